@@ -1,0 +1,78 @@
+"""Benchmarks (not tests): start-up and memory vs a bare QWebEngineView, interceptor overhead.
+
+Uses ../shared/bench/startup_probe.py for both commands in the same run, so the figures are ratios
+measured on the same machine at the same time. Writes bench/report.md and prints it.
+
+usage: python bench/run.py [-n RUNS] [--loads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "bench"
+PROBE_LINE = re.compile(r"startup_median_s=([\d.]+) pss_median_mib=(\d+)")
+
+
+def probe(command: list[str], runs: int, env: dict[str, str]) -> tuple[float, float]:
+    out = subprocess.run(
+        [sys.executable, str(SHARED / "startup_probe.py"), "-n", str(runs), "--", *command],
+        capture_output=True, text=True, env=env, check=False, timeout=900,
+    )
+    match = PROBE_LINE.search(out.stdout)
+    if not match:
+        raise SystemExit(f"probe failed for {command}: {out.stdout}\n{out.stderr[-2000:]}")
+    return float(match.group(1)), float(match.group(2))
+
+
+def interceptor_overhead(loads: int, env: dict[str, str]) -> tuple[float, float]:
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "interceptor_bench.py"),
+                          "--loads", str(loads)], capture_output=True, text=True, env=env,
+                         check=False, timeout=900)
+    match = re.search(r"bare_ms=([\d.]+) app_ms=([\d.]+)", out.stdout)
+    if not match:
+        raise SystemExit(f"interceptor bench failed: {out.stdout}\n{out.stderr[-2000:]}")
+    return float(match.group(1)), float(match.group(2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-n", type=int, default=7, help="start-up runs per command")
+    parser.add_argument("--loads", type=int, default=30, help="page loads per variant")
+    args = parser.parse_args()
+    env = dict(os.environ)
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    with tempfile.TemporaryDirectory() as data:
+        env["LOCKDOWN_DATA_DIR"] = data
+        bare = probe([sys.executable, str(SHARED / "bare_webengine.py"), "{url}"], args.n, env)
+        app = probe([sys.executable, "-m", "lockdown", "--start-url", "{url}"], args.n, env)
+    bare_ms, app_ms = interceptor_overhead(args.loads, env)
+    overhead = (app_ms - bare_ms) / bare_ms * 100
+    lines = [
+        f"# Benchmark report ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores,"
+        f" QT_QPA_PLATFORM={env['QT_QPA_PLATFORM']})",
+        "",
+        "| measure | bare QWebEngineView | lockdown | ratio | target |",
+        "|---|---|---|---|---|",
+        f"| start → first page loaded (median of {args.n}) | {bare[0]:.3f} s | {app[0]:.3f} s |"
+        f" {app[0] / bare[0]:.2f} | ≤ 1.15 |",
+        f"| PSS of the process tree (median) | {bare[1]:.0f} MiB | {app[1]:.0f} MiB |"
+        f" {app[1] / bare[1]:.2f} | ≤ 1.10 |",
+        f"| load of a page with 300 sub-resources (median of {args.loads}) | {bare_ms:.1f} ms |"
+        f" {app_ms:.1f} ms | {overhead:+.1f} % | ≤ +5 % |",
+    ]
+    report = "\n".join(lines) + "\n"
+    (ROOT / "bench" / "report.md").write_text(report, encoding="utf-8")
+    print(report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Keyboard shortcuts: devtools/view-source/save swallowed, reload/zoom/print per policy.
+
+The filter sits on the window, the web view and the view's focus proxy (the widget Chromium's
+key events really go to), and sees ``ShortcutOverride`` events too, so no Chromium or Qt default
+shortcut can act on a swallowed key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QKeyEvent
+
+from lockdown import log
+
+_K = Qt.Key
+_M = Qt.KeyboardModifier
+
+
+class KeyAction(Enum):
+    PASS_THROUGH = "pass"
+    SWALLOW = "swallow"
+    RELOAD = "reload"
+    ZOOM_IN = "zoom-in"
+    ZOOM_OUT = "zoom-out"
+    ZOOM_RESET = "zoom-reset"
+    PRINT = "print"
+    QUIT = "quit"
+
+
+def _mods(modifiers: Qt.KeyboardModifier) -> Qt.KeyboardModifier:
+    # Keypad is a location, not a modifier a user means.
+    return modifiers & ~_M.KeypadModifier
+
+
+def classify(key: int, modifiers: Qt.KeyboardModifier) -> KeyAction:
+    """What a key press means in the kiosk (pure mapping, unit-tested)."""
+    mods = _mods(modifiers)
+    ctrl = _M.ControlModifier
+    ctrl_shift = _M.ControlModifier | _M.ShiftModifier
+    alt = _M.AltModifier
+    if key == _K.Key_F12:
+        return KeyAction.SWALLOW
+    if mods == ctrl_shift and key in (_K.Key_I, _K.Key_J, _K.Key_C, _K.Key_K, _K.Key_M,
+                                      _K.Key_Delete, _K.Key_R):
+        return KeyAction.SWALLOW
+    if mods == (_M.MetaModifier | _M.AltModifier) and key in (_K.Key_I, _K.Key_J, _K.Key_C):
+        return KeyAction.SWALLOW  # the macOS devtools chords
+    if mods == ctrl and key in (_K.Key_U, _K.Key_S, _K.Key_O, _K.Key_N, _K.Key_T, _K.Key_W,
+                                _K.Key_L, _K.Key_H, _K.Key_J, _K.Key_D, _K.Key_G):
+        return KeyAction.SWALLOW
+    if mods == ctrl and key == _K.Key_P:
+        return KeyAction.PRINT
+    if key == _K.Key_F5 or (mods == ctrl and key == _K.Key_R):
+        return KeyAction.RELOAD
+    if mods in (ctrl, ctrl_shift) and key in (_K.Key_Plus, _K.Key_Equal):
+        return KeyAction.ZOOM_IN
+    if mods == ctrl and key == _K.Key_Minus:
+        return KeyAction.ZOOM_OUT
+    if mods == ctrl and key == _K.Key_0:
+        return KeyAction.ZOOM_RESET
+    if mods == alt and key == _K.Key_F4:
+        return KeyAction.QUIT
+    if mods == ctrl and key == _K.Key_Q:
+        return KeyAction.QUIT
+    if key in (_K.Key_F11, _K.Key_F7, _K.Key_F6):
+        return KeyAction.SWALLOW  # fullscreen toggle, caret browsing, address bar focus
+    return KeyAction.PASS_THROUGH
+
+
+class KeyFilter(QObject):
+    """Swallows forbidden shortcuts and routes the allowed ones to the window."""
+
+    def __init__(self, handle: Callable[[KeyAction], None]) -> None:
+        super().__init__()
+        self._handle = handle
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() not in (QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride):
+            return False
+        if not isinstance(event, QKeyEvent):
+            return False
+        action = classify(event.key(), event.modifiers())
+        if action is KeyAction.PASS_THROUGH:
+            return False
+        if event.type() == QEvent.Type.ShortcutOverride:
+            event.accept()  # claim it so no shortcut fires; the KeyPress comes next
+            return True
+        if action is KeyAction.SWALLOW:
+            log.event("key.swallowed", "shortcut swallowed", key=event.key(),
+                      modifiers=int(event.modifiers().value))
+        else:
+            self._handle(action)
+        return True

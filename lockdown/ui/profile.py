@@ -1,0 +1,106 @@
+"""The WebEngine profile: persistent per OS user, one request interceptor, our user agent.
+
+Qt 6's default profile is off-the-record (nothing survives a restart), so the app uses a named
+persistent profile. The profile does not own the interceptor or scheme handler: we keep Python
+references on the :class:`ExamProfile` so they live exactly as long as the profile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QUrl, Signal
+from PySide6.QtWebEngineCore import (
+    QWebEngineProfile,
+    QWebEngineUrlRequestInfo,
+    QWebEngineUrlRequestInterceptor,
+)
+
+from lockdown import __version__, log
+from lockdown.policy.decide import Decider, Decision, Kind
+from lockdown.ui.internal_pages import SCHEME, InternalPages
+
+#: Extra headers for a request URL (SEB config-key hashes, Numbas Authorization), by feature.
+HeaderProvider = Callable[[str], dict[str, str]]
+
+_RT = QWebEngineUrlRequestInfo.ResourceType
+_MAIN_FRAME = {_RT.ResourceTypeMainFrame, _RT.ResourceTypeNavigationPreloadMainFrame}
+_SUB_FRAME = {_RT.ResourceTypeSubFrame, _RT.ResourceTypeNavigationPreloadSubFrame}
+
+
+def request_kind(resource_type: QWebEngineUrlRequestInfo.ResourceType) -> Kind:
+    if resource_type in _MAIN_FRAME:
+        return Kind.MAIN_FRAME
+    if resource_type in _SUB_FRAME:
+        return Kind.SUB_FRAME
+    if resource_type == _RT.ResourceTypeWebSocket:
+        return Kind.WEBSOCKET
+    return Kind.SUBRESOURCE
+
+
+class PolicyInterceptor(QWebEngineUrlRequestInterceptor):
+    """Sees every network request and redirect hop of every page of the profile.
+
+    Qt 6 calls ``interceptRequest`` on the UI thread, so emitting signals from here is safe.
+    """
+
+    def __init__(self, decider: Decider, notifier: InterceptorSignals) -> None:
+        super().__init__()
+        self._decider = decider
+        self._signals = notifier
+        self.header_providers: list[HeaderProvider] = []
+
+    def interceptRequest(self, info: QWebEngineUrlRequestInfo) -> None:
+        url = info.requestUrl().toString(QUrl.ComponentFormattingOption.FullyEncoded)
+        kind = request_kind(info.resourceType())
+        decision = self._decider.request(url, kind=kind)
+        if not decision.allowed:
+            info.block(True)
+            log.event("request.blocked", f"blocked {kind.value}", level=30, url=decision.url,
+                      reason=decision.reason, rule=decision.rule,
+                      first_party=info.firstPartyUrl().toString())
+            self._signals.blocked.emit(decision)
+            return
+        for provider in self.header_providers:
+            for name, value in provider(url).items():
+                info.setHttpHeader(name.encode("latin-1"), value.encode("latin-1"))
+
+
+class InterceptorSignals(QObject):
+    """Qt signals need a QObject; the interceptor itself is not one we can add signals to."""
+
+    blocked = Signal(Decision)
+
+
+def default_user_agent(profile: QWebEngineProfile, *, override: str, suffix: str) -> str:
+    if override:
+        return override
+    agent = f"{profile.httpUserAgent()} lockdown/{__version__}"
+    return f"{agent} {suffix}".rstrip()
+
+
+class ExamProfile:
+    """Owns the QWebEngineProfile and everything it references."""
+
+    def __init__(self, name: str, storage: Path, decider: Decider, *, home: str) -> None:
+        policy = decider.policy
+        self.profile = QWebEngineProfile(name)
+        self.profile.setPersistentStoragePath(str(storage))
+        self.profile.setCachePath(str(storage / "cache"))
+        self.profile.setPersistentCookiesPolicy(
+            QWebEngineProfile.PersistentCookiesPolicy.ForcePersistentCookies
+        )
+        self.profile.setHttpUserAgent(
+            default_user_agent(self.profile, override=policy.user_agent,
+                               suffix=policy.user_agent_suffix)
+        )
+        self.profile.setSpellCheckEnabled(policy.spell_check)
+        self.signals = InterceptorSignals()
+        self.interceptor = PolicyInterceptor(decider, self.signals)
+        self.profile.setUrlRequestInterceptor(self.interceptor)
+        self.internal_pages = InternalPages(home)
+        self.profile.installUrlSchemeHandler(SCHEME, self.internal_pages)
+
+    def add_header_provider(self, provider: HeaderProvider) -> None:
+        self.interceptor.header_providers.append(provider)

@@ -1,0 +1,255 @@
+"""The kiosk window: one fullscreen frameless view, a thin progress bar and a status strip.
+
+No address bar, no tabs. The status strip shows the institution host, the connection and save
+state, downloads (staff pages only) and the Quit button.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from PySide6.QtCore import QPoint, Qt, QUrl
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWebEngineCore import QWebEnginePage
+from PySide6.QtWebEngineWidgets import QWebEngineView
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lockdown import log
+from lockdown.policy.decide import Decider, Decision
+from lockdown.ui.downloads import DownloadManager
+from lockdown.ui.internal_pages import blocked_page_url
+from lockdown.ui.keys import KeyAction, KeyFilter
+from lockdown.ui.page import ExamPage
+from lockdown.ui.profile import ExamProfile
+from lockdown.ui.quit_flow import QuitFlow
+
+ZOOM_STEPS = (0.5, 0.67, 0.75, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
+_EDIT_ACTIONS = (
+    ("Cut", QWebEnginePage.WebAction.Cut),
+    ("Copy", QWebEnginePage.WebAction.Copy),
+    ("Paste", QWebEnginePage.WebAction.Paste),
+)
+
+
+class StatusStrip(QWidget):
+    """Host, connection, save state, downloads and Quit — the only chrome the student sees."""
+
+    def __init__(self, host: str, on_quit: Callable[[], None], allow_quit: bool) -> None:
+        super().__init__()
+        self.setObjectName("statusStrip")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 2, 8, 2)
+        self.host = QLabel(host)
+        self.host.setObjectName("hostLabel")
+        self.connection = QLabel("Connecting…")
+        self.connection.setObjectName("connectionLabel")
+        self.save_state = QLabel("")
+        self.save_state.setObjectName("saveLabel")
+        self.message = QLabel("")
+        self.message.setObjectName("messageLabel")
+        self.downloads = QPushButton("Downloads")
+        self.downloads.setObjectName("downloadsButton")
+        self.downloads.setVisible(False)
+        self.quit = QPushButton("Quit")
+        self.quit.setObjectName("quitButton")
+        self.quit.setVisible(allow_quit)
+        self.quit.clicked.connect(on_quit)
+        for widget in (self.host, self.connection, self.save_state):
+            layout.addWidget(widget)
+        layout.addWidget(self.message, 1)
+        layout.addWidget(self.downloads)
+        layout.addWidget(self.quit)
+
+
+class KioskWindow(QWidget):
+    """The exam window. ``end_session`` is the only way out; closing asks the quit policy."""
+
+    def __init__(self, exam_profile: ExamProfile, decider: Decider, downloads: DownloadManager,
+                 host_label: str, pending_answers: Callable[[], int] = lambda: 0) -> None:
+        super().__init__()
+        self.setWindowTitle("lockdown exam browser")
+        self.setWindowFlags(Qt.WindowType.Window | Qt.WindowType.FramelessWindowHint
+                            | Qt.WindowType.WindowStaysOnTopHint)
+        self._decider = decider
+        self._policy = decider.policy
+        self._ending = False
+        self._quit_flow = QuitFlow(self, self._policy, pending_answers)
+        self.view = QWebEngineView(self)
+        self.page = ExamPage(exam_profile.profile, decider, self.view)
+        self.view.setPage(self.page)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._context_menu)
+        self.view.setAcceptDrops(False)
+        self.progress = QProgressBar(self)
+        self.progress.setObjectName("pageProgress")
+        self.progress.setTextVisible(False)
+        self.progress.setFixedHeight(3)
+        self.progress.setRange(0, 100)
+        self.status = StatusStrip(host_label, self.request_quit, self._policy.allow_quit)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.view, 1)
+        layout.addWidget(self.status)
+        self._downloads = downloads
+        downloads.changed.connect(self._downloads_changed)
+        self.status.downloads.clicked.connect(self._show_downloads)
+        self.page.navigation_blocked.connect(self.show_blocked)
+        exam_profile.signals.blocked.connect(self._request_blocked)
+        self.page.quit_url_reached.connect(lambda: self.end_session("quit-url"))
+        self.page.popup_requested.connect(self._open_popup)
+        self.page.printRequested.connect(lambda: self.handle_key(KeyAction.PRINT))
+        self.page.loadStarted.connect(self._load_started)
+        self.page.loadProgress.connect(self.progress.setValue)
+        self.page.loadFinished.connect(self._load_finished)
+        self._popups: list[QWebEngineView] = []
+        # Per-widget filters: an application-wide Python event filter crashes PySide6 6.12 as
+        # soon as QtWebEngine's internal objects get events (reproduced: even an empty filter).
+        self.key_filter = KeyFilter(self.handle_key)
+        self._filter_keys_of(self)
+        self._filter_keys_of(self.view)
+
+    def _filter_keys_of(self, view: QWidget) -> None:
+        """Install the key filter on a widget and the web view's (re-creatable) focus proxy."""
+        view.installEventFilter(self.key_filter)
+        if isinstance(view, QWebEngineView):
+            view.page().loadStarted.connect(lambda: self._filter_proxy(view))
+            view.page().loadFinished.connect(lambda _ok: self._filter_proxy(view))
+
+    def _filter_proxy(self, view: QWebEngineView) -> None:
+        proxy = view.focusProxy()
+        if proxy is not None:
+            proxy.installEventFilter(self.key_filter)
+
+    # -- navigation -------------------------------------------------------------------------
+    def load(self, url: str) -> None:
+        self.view.load(QUrl(url))
+
+    def show_blocked(self, decision: Decision) -> None:
+        self.status.message.setText(f"Blocked: {decision.reason}")
+        self.view.load(blocked_page_url(decision))
+
+    def _request_blocked(self, decision: Decision) -> None:
+        # A main-frame request refused by the interceptor (e.g. a redirect hop): same page.
+        if decision.kind.name == "MAIN_FRAME":
+            self.show_blocked(decision)
+
+    def _open_popup(self, url: QUrl) -> None:
+        if self._policy.popups == "same_window":
+            self.view.load(url)
+            return
+        popup = QWebEngineView()
+        popup.setPage(ExamPage(self.page.profile(), self._decider, popup))
+        popup.setWindowFlags(Qt.WindowType.Window | Qt.WindowType.WindowStaysOnTopHint)
+        popup.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        popup.destroyed.connect(lambda: self._forget_popup(popup))
+        popup.resize(self.width() * 3 // 4, self.height() * 3 // 4)
+        self._filter_keys_of(popup)
+        popup.load(url)
+        popup.show()
+        self._popups.append(popup)
+
+    def _forget_popup(self, popup: QWebEngineView) -> None:
+        if popup in self._popups:
+            self._popups.remove(popup)
+
+    def _load_started(self) -> None:
+        self.progress.setVisible(True)
+        self.progress.setValue(0)
+
+    def _load_finished(self, ok: bool) -> None:
+        self.progress.setVisible(False)
+        url = self.page.url().toString()
+        if ok:
+            self.status.connection.setText("● Online")
+            log.event("page.loaded", "page loaded", url=url, title=self.page.title())
+        elif not url.startswith("lockdown:"):
+            self.status.connection.setText("● Page did not load")
+            log.event("page.failed", "page failed to load", level=30, url=url)
+
+    # -- keys and menus ---------------------------------------------------------------------
+    def handle_key(self, action: KeyAction) -> None:
+        url = self.page.url().toString(QUrl.ComponentFormattingOption.FullyEncoded)
+        effective = self._policy.for_url(url)
+        if action is KeyAction.RELOAD and effective.allow_reload:
+            self.view.reload()
+        elif action in (KeyAction.ZOOM_IN, KeyAction.ZOOM_OUT, KeyAction.ZOOM_RESET):
+            if effective.allow_zoom:
+                self._zoom(action)
+        elif action is KeyAction.PRINT:
+            self._print(url)
+        elif action is KeyAction.QUIT:
+            self.request_quit()
+        else:
+            log.event("key.refused", "shortcut not allowed by policy", action=action.value)
+
+    def _zoom(self, action: KeyAction) -> None:
+        current = self.view.zoomFactor()
+        if action is KeyAction.ZOOM_RESET:
+            self.view.setZoomFactor(1.0)
+        elif action is KeyAction.ZOOM_IN:
+            self.view.setZoomFactor(next((z for z in ZOOM_STEPS if z > current + 1e-3), 3.0))
+        else:
+            self.view.setZoomFactor(next((z for z in reversed(ZOOM_STEPS)
+                                          if z < current - 1e-3), 0.5))
+
+    def _print(self, url: str) -> None:
+        decision = self._decider.print_page(url)
+        if not decision.allowed:
+            log.event("print.blocked", decision.reason, level=30, url=url)
+            self.status.message.setText("Printing is not allowed during this exam.")
+            return
+        from PySide6.QtPrintSupport import QPrintDialog, QPrinter
+
+        printer = QPrinter()
+        if QPrintDialog(printer, self).exec():
+            self.view.print(printer)
+            log.event("print.started", "printing", url=url)
+
+    def _context_menu(self, pos: QPoint) -> None:
+        """Only cut/copy/paste: no Inspect, no View source, no Save, no Back/Forward/Reload."""
+        menu = QMenu(self)
+        for label, action in _EDIT_ACTIONS:
+            menu.addAction(label, functools.partial(self.page.triggerAction, action))
+        menu.popup(self.view.mapToGlobal(pos))
+
+    def _downloads_changed(self) -> None:
+        self.status.downloads.setVisible(bool(self._downloads.items))
+        self.status.downloads.setText(f"Downloads ({len(self._downloads.items)})")
+
+    def _show_downloads(self) -> None:
+        menu = QMenu(self)
+        for line in self._downloads.summary():
+            menu.addAction(line).setEnabled(False)
+        menu.popup(self.status.downloads.mapToGlobal(QPoint(0, 0)))
+
+    # -- leaving ----------------------------------------------------------------------------
+    def request_quit(self) -> None:
+        if self._quit_flow.ask():
+            self.end_session("user")
+
+    def end_session(self, why: str) -> None:
+        if self._ending:
+            return
+        self._ending = True
+        log.event("session.end", "session ending", why=why)
+        for popup in list(self._popups):
+            popup.close()
+        self.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._ending:
+            event.accept()
+            return
+        event.ignore()  # Alt+F4 and window-manager close go through the quit policy
+        self.request_quit()

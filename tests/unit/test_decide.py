@@ -1,0 +1,200 @@
+"""The decision choke point: default deny, block before allow, IdP only during a login."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from lockdown.policy.decide import Decider, Kind
+from lockdown.policy.rules import UrlRule
+from lockdown.policy.settings import Policy
+
+MOODLE = "https://moodle.example.ac.uk"
+IDP = "https://login.idp.example.net"
+
+BASE = Policy(
+    start_url=f"{MOODLE}/my/",
+    idp_hosts=("login.idp.example.net",),
+    downloads_allowed_on=(f"{MOODLE}/staff/*",),
+    uploads_allowed_on=(f"{MOODLE}/staff/*",),
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def active(d: Decider) -> bool:
+    return d.login_active
+
+
+def decider(policy: Policy = BASE, clock: Clock | None = None) -> Decider:
+    return Decider(policy, clock or Clock())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{MOODLE}/course/view.php?id=2",
+        f"{MOODLE}/mod/scorm/player.php?a=1&scoid=1",
+        "HTTPS://MOODLE.EXAMPLE.AC.UK./my/",
+        "https://moodle.example.ac.uk:443/",
+    ],
+)
+def test_exam_host_allowed(url: str) -> None:
+    assert decider().navigation(url, main_frame=True).allowed
+
+
+@pytest.mark.parametrize(
+    ("url", "rule"),
+    [
+        ("https://moodle.example.ac.uk@evil.test/", "userinfo"),
+        ("https://moodle.example.ac.uk.evil.test/", "default-deny"),
+        ("https://evilmoodle.example.ac.uk/", "default-deny"),
+        ("https://user:pw@moodle.example.ac.uk/", "userinfo"),
+        ("http://moodle.example.ac.uk/", "default-deny"),
+        ("https://moodle.example.ac.uk:8443/", "default-deny"),
+        ("file:///etc/passwd", "scheme"),
+        ("javascript:alert(1)", "scheme"),
+        ("data:text/html,<h1>x</h1>", "scheme"),
+        ("view-source:https://moodle.example.ac.uk/", "scheme"),
+        ("chrome://gpu", "scheme"),
+        ("devtools://devtools/bundled/inspector.html", "scheme"),
+        ("ftp://moodle.example.ac.uk/", "scheme"),
+        (f"{IDP}/oauth2/authorize", "idp_hosts"),
+        ("not a url", "malformed-url"),
+    ],
+)
+def test_hostile_navigations_blocked(url: str, rule: str) -> None:
+    decision = decider().navigation(url, main_frame=True)
+    assert not decision.allowed
+    assert decision.rule == rule
+    assert decision.reason
+
+
+def test_idp_only_during_login_flow() -> None:
+    clock = Clock()
+    d = decider(clock=clock)
+    assert not d.request(f"{IDP}/authorize", kind=Kind.MAIN_FRAME).allowed
+    assert d.navigation(f"{MOODLE}/login/index.php", main_frame=True).allowed
+    assert active(d)
+    assert d.navigation(f"{IDP}/authorize?x=1", main_frame=True).allowed
+    assert d.request(f"{IDP}/static/login.css").allowed
+    assert d.navigation(f"{MOODLE}/login/acs.php", main_frame=True).allowed
+    assert active(d)  # still on the login path: the ACS
+    assert d.navigation(f"{MOODLE}/my/", main_frame=True).allowed
+    assert not active(d)  # returned to the exam host: flow over
+    assert not d.navigation(f"{IDP}/authorize", main_frame=True).allowed
+
+
+def test_login_flow_times_out() -> None:
+    clock = Clock()
+    d = decider(clock=clock)
+    d.navigation(f"{MOODLE}/login/index.php", main_frame=True)
+    clock.now += BASE.login_timeout_s + 1
+    decision = d.navigation(f"{IDP}/authorize", main_frame=True)
+    assert not decision.allowed
+    assert "only reachable while logging in" in decision.reason
+
+
+def test_frame_navigation_does_not_start_login() -> None:
+    d = decider()
+    d.navigation(f"{MOODLE}/login/index.php", main_frame=False)
+    assert not active(d)
+
+
+def test_block_rules_win_over_allowed_host() -> None:
+    policy = dataclasses.replace(BASE, url_rules=(
+        UrlRule(action="block", expression="moodle.example.ac.uk/admin/*"),
+    ))
+    d = decider(policy)
+    blocked = d.navigation(f"{MOODLE}/admin/settings.php", main_frame=True)
+    assert not blocked.allowed
+    assert blocked.rule == "url_rules[0]"
+    assert d.navigation(f"{MOODLE}/course/", main_frame=True).allowed
+
+
+def test_allow_rule_adds_a_host() -> None:
+    policy = dataclasses.replace(BASE, url_rules=(
+        UrlRule(action="allow", expression="cdn.example.ac.uk"),
+    ))
+    assert decider(policy).request("https://static.cdn.example.ac.uk/x.js").allowed
+    assert not decider(BASE).request("https://static.cdn.example.ac.uk/x.js").allowed
+
+
+def test_disabled_filter_ignores_rules() -> None:
+    policy = dataclasses.replace(BASE, url_filter_enabled=False, url_rules=(
+        UrlRule(action="allow", expression="cdn.example.ac.uk"),
+    ))
+    assert not decider(policy).request("https://cdn.example.ac.uk/x.js").allowed
+
+
+def test_host_port_entries() -> None:
+    policy = Policy(start_url="http://127.0.0.1:8000/", allowed_hosts=("127.0.0.1:9000",))
+    d = decider(policy)
+    assert d.request("http://127.0.0.1:8000/a").allowed
+    assert d.request("http://127.0.0.1:9000/a").allowed
+    assert not d.request("http://127.0.0.1:9001/a").allowed
+    assert not d.request("http://localhost:8000/a").allowed
+    assert not d.request("http://127.0.0.2:8000/a").allowed
+
+
+def test_subresources_data_yes_navigation_no() -> None:
+    d = decider()
+    assert d.request("data:image/png;base64,iVBORw0KGgo=").allowed
+    assert not d.navigation("data:text/html,hi", main_frame=False).allowed
+    assert d.navigation("about:blank", main_frame=False).allowed
+    assert not d.navigation("about:blank", main_frame=True).allowed
+
+
+def test_blob_follows_its_origin() -> None:
+    d = decider()
+    assert d.request(f"blob:{MOODLE}/3b7c-11").allowed
+    assert not d.request("blob:https://evil.test/3b7c-11").allowed
+    assert not d.navigation(f"blob:{MOODLE}/3b7c-11", main_frame=True).allowed
+
+
+def test_websockets_only_to_allowed_hosts() -> None:
+    d = decider()
+    assert d.request("wss://moodle.example.ac.uk/ws", kind=Kind.WEBSOCKET).allowed
+    assert not d.request("wss://evil.test/ws", kind=Kind.WEBSOCKET).allowed
+
+
+def test_downloads_and_uploads_only_on_staff_pages() -> None:
+    d = decider()
+    assert d.download(f"{MOODLE}/staff/index.php", f"{MOODLE}/staff/scores.csv").allowed
+    assert not d.download(f"{MOODLE}/mod/scorm/player.php", f"{MOODLE}/staff/scores.csv").allowed
+    assert not d.download(f"{MOODLE}/staff/index.php", "https://evil.test/x.csv").allowed
+    assert d.upload(f"{MOODLE}/staff/index.php").allowed
+    assert not d.upload(f"{MOODLE}/mod/quiz/attempt.php").allowed
+
+
+def test_popups_policy() -> None:
+    assert not decider(dataclasses.replace(BASE, popups="block")).popup(f"{MOODLE}/x").allowed
+    assert decider().popup(f"{MOODLE}/x").allowed
+    assert not decider().popup("https://evil.test/").allowed
+
+
+def test_permissions_always_denied_and_print_per_policy() -> None:
+    d = decider()
+    assert not d.permission(MOODLE, "MediaAudioCapture").allowed
+    assert not d.print_page(f"{MOODLE}/x").allowed
+    assert decider(dataclasses.replace(BASE, allow_print=True)).print_page(f"{MOODLE}/x").allowed
+
+
+def test_quit_url() -> None:
+    d = decider(dataclasses.replace(BASE, quit_url=f"{MOODLE}/quit.php"))
+    assert d.is_quit_url(f"{MOODLE}/quit.php#done")
+    assert not d.is_quit_url(f"{MOODLE}/quit.php?x=1")
+    assert not decider().is_quit_url(f"{MOODLE}/quit.php")
+
+
+def test_internal_pages_only_main_frame() -> None:
+    d = decider()
+    assert d.navigation("lockdown:blocked?url=x", main_frame=True).allowed
+    assert not d.navigation("lockdown:blocked?url=x", main_frame=False).allowed
