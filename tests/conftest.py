@@ -3,7 +3,35 @@
 from __future__ import annotations
 
 import os
+import sys
+
+import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 if hasattr(os, "geteuid") and os.geteuid() == 0:
     os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+
+pytest_plugins = ["tests.support.protocol_server"]
+
+_exit_status = 0
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Skip interpreter finalisation once QtWebEngine has run in this process.
+
+    After a few hundred WebEngine pages, PySide6 6.12's teardown during Python finalisation
+    aborts with "bool_dealloc: deallocating True or False" (a refcount bug in the bindings, seen
+    only after every test passed and the summary was printed). The results are final by now, so
+    leave with pytest's own exit status instead of letting finalisation turn it into SIGABRT.
+    """
+    del config
+    if "PySide6.QtWebEngineCore" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status)

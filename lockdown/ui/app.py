@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import signal
 import socket
@@ -123,4 +124,10 @@ def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
     if site is not None:
         site.stop()
     log.event("app.exit", "lockdown exited", code=code)
-    return code
+    # Everything is saved and closed. Leave without Python finalisation: PySide6 6.12's
+    # teardown of WebEngine wrappers there can abort ("bool_dealloc"), which would turn a clean
+    # exit into SIGABRT for the OS and for IT's monitoring.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -7,6 +7,7 @@ entry (the "Go back" button works) and never a ``data:`` URL, which the policy r
 from __future__ import annotations
 
 import html
+import string
 from urllib.parse import parse_qs, urlencode
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QUrl
@@ -42,7 +43,7 @@ def blocked_page_url(decision: Decision) -> QUrl:
 def render_blocked(query: str, home: str) -> bytes:
     params = {k: v[0] for k, v in parse_qs(query).items()}
     url = params.get("url", "")
-    page = read_text("pages", "blocked.html").format(
+    page = string.Template(read_text("pages", "blocked.html")).substitute(
         title=html.escape(url[:60]),
         url=html.escape(url),
         reason=html.escape(params.get("reason", "not allowed by the exam policy")),

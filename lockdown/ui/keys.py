@@ -20,7 +20,7 @@ _M = Qt.KeyboardModifier
 
 
 class KeyAction(Enum):
-    PASS_THROUGH = "pass"
+    DELIVER = "deliver"
     SWALLOW = "swallow"
     RELOAD = "reload"
     ZOOM_IN = "zoom-in"
@@ -67,7 +67,7 @@ def classify(key: int, modifiers: Qt.KeyboardModifier) -> KeyAction:
         return KeyAction.QUIT
     if key in (_K.Key_F11, _K.Key_F7, _K.Key_F6):
         return KeyAction.SWALLOW  # fullscreen toggle, caret browsing, address bar focus
-    return KeyAction.PASS_THROUGH
+    return KeyAction.DELIVER
 
 
 class KeyFilter(QObject):
@@ -83,7 +83,7 @@ class KeyFilter(QObject):
         if not isinstance(event, QKeyEvent):
             return False
         action = classify(event.key(), event.modifiers())
-        if action is KeyAction.PASS_THROUGH:
+        if action is KeyAction.DELIVER:
             return False
         if event.type() == QEvent.Type.ShortcutOverride:
             event.accept()  # claim it so no shortcut fires; the KeyPress comes next

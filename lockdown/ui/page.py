@@ -164,6 +164,12 @@ class PopupCatcher(QWebEnginePage):
         self._route = route
         self._done = False
 
+    def javaScriptConsoleMessage(self, level: QWebEnginePage.JavaScriptConsoleMessageLevel,
+                                 message: str, line: int, source: str) -> None:
+        # Chromium refuses some popups itself (data: top frames) and says so only here.
+        log.event("page.console", message[:500], level=10, source="popup", line=line,
+                  severity=level.name)
+
     def acceptNavigationRequest(self, url: QUrl | str,
                                 navigation_type: QWebEnginePage.NavigationType,
                                 is_main_frame: bool) -> bool:

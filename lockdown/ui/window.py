@@ -104,14 +104,18 @@ class KioskWindow(QWidget):
         self._downloads = downloads
         downloads.changed.connect(self._downloads_changed)
         self.status.downloads.clicked.connect(self._show_downloads)
-        self.page.navigation_blocked.connect(self.show_blocked)
-        exam_profile.signals.blocked.connect(self._request_blocked)
-        self.page.quit_url_reached.connect(lambda: self.end_session("quit-url"))
-        self.page.popup_requested.connect(self._open_popup)
+        # Queued: loading a page from inside acceptNavigationRequest/interceptRequest re-enters
+        # Chromium's navigation code and aborts the process (SIGTRAP), so act a tick later.
+        queued = Qt.ConnectionType.QueuedConnection
+        self.page.navigation_blocked.connect(self.show_blocked, queued)
+        exam_profile.signals.blocked.connect(self._request_blocked, queued)
+        self.page.quit_url_reached.connect(lambda: self.end_session("quit-url"), queued)
+        self.page.popup_requested.connect(self._open_popup, queued)
         self.page.printRequested.connect(lambda: self.handle_key(KeyAction.PRINT))
         self.page.loadStarted.connect(self._load_started)
         self.page.loadProgress.connect(self.progress.setValue)
         self.page.loadFinished.connect(self._load_finished)
+        self.page.urlChanged.connect(self._url_changed)
         self._popups: list[QWebEngineView] = []
         # Per-widget filters: an application-wide Python event filter crashes PySide6 6.12 as
         # soon as QtWebEngine's internal objects get events (reproduced: even an empty filter).
@@ -133,7 +137,28 @@ class KioskWindow(QWidget):
 
     # -- navigation -------------------------------------------------------------------------
     def load(self, url: str) -> None:
+        """App-initiated loads obey the policy too (Chromium would show view-source: for us)."""
+        decision = self._decider.navigation(url, main_frame=True)
+        if not decision.allowed:
+            log.event("navigation.blocked", "blocked navigation", level=30, url=decision.url,
+                      reason=decision.reason, rule=decision.rule, main_frame=True, type="app")
+            self.show_blocked(decision)
+            return
         self.view.load(QUrl(url))
+
+    def _url_changed(self, url: QUrl) -> None:
+        """Last line of defence: a committed URL outside http(s)/lockdown: is torn down."""
+        if url.scheme() in ("http", "https", "lockdown") or url.isEmpty():
+            return
+        raw = url.toString(QUrl.ComponentFormattingOption.FullyEncoded)
+        if url.scheme() == "about" and raw == "about:blank":
+            return
+        decision = self._decider.navigation(raw, main_frame=True)
+        if not decision.allowed:
+            self.view.stop()
+            log.event("navigation.blocked", "blocked committed URL", level=30, url=decision.url,
+                      reason=decision.reason, rule=decision.rule, main_frame=True, type="commit")
+            self.show_blocked(decision)
 
     def show_blocked(self, decision: Decision) -> None:
         self.status.message.setText(f"Blocked: {decision.reason}")

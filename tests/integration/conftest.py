@@ -89,6 +89,9 @@ class Browser:
         self.window.resize(1024, 768)
         self.window.show()
         self.page = self.window.page
+        self.loading = False
+        self.page.loadStarted.connect(lambda: setattr(self, "loading", True))
+        self.page.loadFinished.connect(lambda _ok: setattr(self, "loading", False))
 
     def load(self, url: str, timeout: int = 20_000) -> bool:
         with self.qtbot.waitSignal(self.page.loadFinished, timeout=timeout) as blocker:

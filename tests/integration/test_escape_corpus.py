@@ -20,9 +20,12 @@ from tests.integration.conftest import Browser
 from tests.support.evil import EvilServer
 
 CORPUS = json.loads((Path(__file__).parent.parent / "data" / "escape_corpus.json").read_text())
-BLOCK_EVENTS = {"navigation.blocked", "request.blocked", "popup.blocked"}
+#: page.failed: Chromium fails navigations to schemes it has no handler for (ftp:, mailto:)
+#: without asking the app; the test then checks nothing escaped.
+BLOCK_EVENTS = {"navigation.blocked", "request.blocked", "popup.blocked", "page.failed"}
 #: Chromium's own refusals (it never asks the app about these): the console says so.
-ENGINE_REFUSALS = ("Not allowed to load local resource", "Not allowed to navigate top frame",
+ENGINE_REFUSALS = ("contain embedded credentials", "Not allowed to load local resource",
+                   "Not allowed to navigate top frame",
                    "Not allowed to load", "Unsafe attempt", "Refused to", "Failed to construct",
                    "SyntaxError")
 
@@ -84,12 +87,16 @@ def test_escape_is_blocked(case: dict[str, str], browser: Browser, site: DemoSit
     idp_before = sum(1 for r in site.requests() if r.host == site.idp_netloc)
     browser.events.events.clear()
     browser.window.load(_case_url(site, case["vector"], target))
-    refusal = browser.wait_event(_refused)
-    assert refusal, case
+    if case.get("settle") == "load":
+        browser.wait_event(lambda e: e["event"] == "page.loaded")
+        assert browser.js("document.title") == "hostile"  # the page's own tasks have run
+    else:
+        assert browser.wait_event(_refused), case
     assert evil.hits == [], f"{case['id']}: reached the hostile server: {evil.hits}"
     assert not [r for r in site.requests() if "localhost" in r.headers.get("Host", "")], case
     idp_after = sum(1 for r in site.requests() if r.host == site.idp_netloc)
     assert idp_after == idp_before, f"{case['id']}: reached the identity provider"
+    browser.qtbot.waitUntil(lambda: browser.url() != "" and not browser.loading, timeout=15_000)
     current = browser.url()
     assert current.startswith((site.base_url, "lockdown:")), current
 

@@ -1,0 +1,1 @@
+"""Command-line tools that run without Qt (``python -m lockdown inspect`` / ``hash-url``)."""

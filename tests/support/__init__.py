@@ -1,0 +1,1 @@
+"""Shared test helpers (servers, encoders) used by several test tiers."""
