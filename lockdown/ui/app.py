@@ -8,6 +8,8 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,8 +20,13 @@ from lockdown.policy.urls import parse_url
 from lockdown.sanitize import SanitiseReport, qt_argv
 
 if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
     from lockdown.cli import Options
     from lockdown.demo.site import DemoSite
+    from lockdown.ui.downloads import DownloadManager
+    from lockdown.ui.profile import ExamProfile
+    from lockdown.ui.window import KioskWindow
 
 WARNING = 30
 
@@ -71,6 +78,44 @@ def _install_signal_wakeup(on_signal: object) -> object:
     return (reader, writer, notifier)
 
 
+@dataclass
+class Session:
+    """Everything one exam session is made of; integrations receive it to plug in."""
+
+    app: QApplication
+    policy: Policy
+    decider: Decider
+    profile: ExamProfile
+    window: KioskWindow
+    downloads: DownloadManager
+
+
+#: An integration (exam protocols, environment checks, attempt journal) plugs into a session
+#: and returns what to undo at exit, in reverse order.
+Integration = Callable[[Session], Callable[[], None] | None]
+
+
+def integrations() -> list[Integration]:
+    """The features that plug into every session, in order."""
+    return []
+
+
+def build_session(app: QApplication, policy: Policy) -> Session:
+    """Profile, decider and window for a policy (also used by the integration tests)."""
+    from lockdown.ui.downloads import DownloadManager
+    from lockdown.ui.profile import ExamProfile
+    from lockdown.ui.window import KioskWindow
+
+    decider = Decider(policy)
+    exam_profile = ExamProfile(paths.profile_name(), paths.profile_dir(), decider,
+                               home=policy.start_url)
+    downloads = DownloadManager(decider, paths.downloads_dir())
+    exam_profile.profile.downloadRequested.connect(downloads.on_download)
+    host = parse_url(policy.start_url).host
+    window = KioskWindow(exam_profile, decider, downloads, host_label=host)
+    return Session(app, policy, decider, exam_profile, window, downloads)
+
+
 def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
     """Start the browser; returns the process exit code."""
     log_file = Path(options.log_file) if options.log_file else (
@@ -93,33 +138,28 @@ def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from lockdown.ui.downloads import DownloadManager
     from lockdown.ui.internal_pages import register_scheme
-    from lockdown.ui.profile import ExamProfile
-    from lockdown.ui.window import KioskWindow
 
     register_scheme()
     app = QApplication(qt_argv(sys.argv[0] if sys.argv else "lockdown"))
     app.setApplicationName("lockdown")
     app.setQuitOnLastWindowClosed(True)
-    decider = Decider(policy)
-    exam_profile = ExamProfile(paths.profile_name(), paths.profile_dir(), decider,
-                               home=policy.start_url)
-    downloads = DownloadManager(decider, paths.downloads_dir())
-    exam_profile.profile.downloadRequested.connect(downloads.on_download)
-    host = parse_url(policy.start_url).host
-    window = KioskWindow(exam_profile, decider, downloads, host_label=host)
+    session = build_session(app, policy)
+    cleanups = [c for install in integrations() if (c := install(session)) is not None]
+    window = session.window
     wakeup = _install_signal_wakeup(lambda signum: window.end_session(f"signal {signum}"))
-    log.event("app.start", "lockdown started", start_url=policy.start_url,
+    log.event("app.start", "lockdown started", start_url=session.policy.start_url,
               profile=str(paths.profile_dir()), pid=os.getpid())
     window.showFullScreen()
-    window.load(policy.start_url)
+    window.load(session.policy.start_url)
     code = app.exec()
+    for cleanup in reversed(cleanups):
+        cleanup()
     # Pages must go before their profile, or Qt warns and may crash on exit.
     import shiboken6
 
     shiboken6.delete(window)
-    shiboken6.delete(exam_profile.profile)
+    shiboken6.delete(session.profile.profile)
     del wakeup
     if site is not None:
         site.stop()
