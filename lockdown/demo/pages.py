@@ -114,12 +114,12 @@ def front_page(user: User | None) -> str:
     if user is None:
         body = (
             "<h1>Demo Moodle</h1><p>The lockdown demo exam site.</p>"
-            f'<p><a id="login-link" href="{LOGIN_PATH}">Log in</a></p>'
+            f'<p><a id="login-link" href="{LOGIN_PATH}" autofocus>Log in</a></p>'
         )
     else:
         body = (
             "<h1>Demo Moodle</h1>"
-            f'<p><a id="course-link" href="{e(COURSE_PATH)}">Demo exam course</a></p>'
+            f'<p><a id="course-link" href="{e(COURSE_PATH)}" autofocus>Demo exam course</a></p>'
         )
     return site_layout(TITLE_FRONT, body, user)
 
@@ -132,7 +132,8 @@ def course_page(user: User) -> str:
     )
     body = (
         "<h1>Demo exam course</h1><ul>"
-        f'<li><a id="exam-link" href="{e(EXAM_PATH)}">Demo exam (SCORM)</a></li>{staff}</ul>'
+        f'<li><a id="exam-link" href="{e(EXAM_PATH)}" autofocus>Demo exam (SCORM)</a></li>'
+        f"{staff}</ul>"
     )
     return site_layout(TITLE_COURSE, body, user)
 

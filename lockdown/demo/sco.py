@@ -227,7 +227,8 @@ def sco_page() -> str:
     """The static SCO page (served as ``exam.html``; behaviour comes from ``exam.js``)."""
     items = "".join(
         f'<li class="question"><label for="q{n}">{html.escape(question_text(n))}</label> '
-        f'<input type="text" id="q{n}" name="q{n}" autocomplete="off"> '
+        f'<input type="text" id="q{n}" name="q{n}" autocomplete="off"'
+        f'{" autofocus" if n == 1 else ""}> '
         f'<button type="button" id="q{n}-save">Save</button> '
         f'<span id="q{n}-status" class="status" data-state="empty">not answered</span></li>'
         for n in range(1, QUESTIONS + 1)

@@ -151,6 +151,7 @@ def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
     log.event("app.start", "lockdown started", start_url=session.policy.start_url,
               profile=str(paths.profile_dir()), pid=os.getpid())
     window.showFullScreen()
+    window.view.setFocus()  # keys go to the page from the first moment
     window.load(session.policy.start_url)
     code = app.exec()
     for cleanup in reversed(cleanups):

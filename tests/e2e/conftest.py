@@ -27,7 +27,7 @@ class AppProcess:
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lockdown", "--log-format", "json", *args],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True, start_new_session=True,
         )
         self.events: list[dict[str, Any]] = []
@@ -84,13 +84,20 @@ class AppProcess:
 
     def wait_exit(self, timeout: float = 30) -> int:
         code = self.proc.wait(timeout=timeout)
-        self._reader.join(timeout=10)
+        self._close()
         return code
 
     def kill(self) -> None:
+        """SIGKILL the whole process group (the browser and its Chromium helpers)."""
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+        self._close()
+
+    def _close(self) -> None:
+        self._reader.join(timeout=10)
+        if self.proc.stderr is not None and not self._reader.is_alive():
+            self.proc.stderr.close()
 
 
 @pytest.fixture(scope="session")
