@@ -170,8 +170,10 @@ def _describe(value: Any) -> str:
 
 
 def load_layer(path: Path) -> Layer:
-    """Read and validate one policy file."""
-    return Layer(str(path), validate(read_config_file(path), str(path)))
+    """Read and validate one policy file, naming the file in every error."""
+    values = validate(read_config_file(path), str(path))
+    check_consistency(dataclasses.replace(Policy(), **values), str(path))  # type: ignore[arg-type]
+    return Layer(str(path), values)
 
 
 def merge(machine: Layer | None, user_layers: Sequence[Layer]) -> Policy:

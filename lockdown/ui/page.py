@@ -66,6 +66,10 @@ class ExamPage(QWebEnginePage):
         # Parented to its view so deleting the window deletes the page before the profile.
         super().__init__(profile, parent)
         self._decider = decider
+        #: Picks files once the policy allows an upload; the Qt file dialog unless replaced
+        #: (tests and kiosk sessions with a restricted file picker replace it).
+        self.file_picker: Callable[[QWebEnginePage.FileSelectionMode, Sequence[str],
+                                    Sequence[str]], list[str]] | None = None
         harden_settings(self.settings())
         self.certificateError.connect(self._on_certificate_error)
         self.permissionRequested.connect(self._on_permission)
@@ -120,6 +124,8 @@ class ExamPage(QWebEnginePage):
                       reason=decision.reason, rule=decision.rule)
             return []
         log.event("upload.allowed", "file chooser", url=page_url)
+        if self.file_picker is not None:
+            return self.file_picker(mode, old_files, accepted_mime_types)
         return list(super().chooseFiles(mode, old_files, accepted_mime_types))
 
     def javaScriptConsoleMessage(self, level: QWebEnginePage.JavaScriptConsoleMessageLevel,

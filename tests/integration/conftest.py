@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -104,6 +105,19 @@ class Browser:
         self.qtbot.waitUntil(lambda: bool(result), timeout=timeout)
         return result[0]
 
+    def click(self, selector: str) -> None:
+        """A real mouse click (user activation), as file choosers and downloads require."""
+        from PySide6.QtCore import QPoint, Qt
+        from PySide6.QtTest import QTest
+
+        # PySide6 hands JS arrays back as '': go through JSON.
+        rect = json.loads(self.js(
+            f"(() => {{ const r = document.querySelector({selector!r}).getBoundingClientRect();"
+            " return JSON.stringify([r.x + r.width / 2, r.y + r.height / 2]); })()"))
+        target = self.window.view.focusProxy() or self.window.view
+        QTest.mouseClick(target, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                         QPoint(int(rect[0]), int(rect[1])))
+
     def url(self) -> str:
         return self.page.url().toString()
 
@@ -121,6 +135,8 @@ class Browser:
     def close(self) -> None:
         import shiboken6
 
+        if not shiboken6.isValid(self.window):
+            return
         self.window._ending = True
         self.window.close()
         shiboken6.delete(self.window)
@@ -132,9 +148,10 @@ def make_browser(qtbot: QtBot, tmp_path: Path, events: EventLog,
                  site: DemoSite) -> Iterator[Callable[..., Browser]]:
     made: list[Browser] = []
 
-    def make(**changes: Any) -> Browser:
+    def make(storage: str | None = None, **changes: Any) -> Browser:
+        """A browser on the demo site; the same ``storage`` name reuses the profile folder."""
         policy = dataclasses.replace(demo_policy(Policy(), site), **changes)
-        browser = Browser(qtbot, policy, tmp_path / f"b{len(made)}", events)
+        browser = Browser(qtbot, policy, tmp_path / (storage or f"b{len(made)}"), events)
         made.append(browser)
         return browser
 
