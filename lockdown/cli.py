@@ -38,12 +38,20 @@ class _Parser(argparse.ArgumentParser):
 
 @dataclass(frozen=True)
 class Options:
-    """What the browser needs besides the policy."""
+    """What the browser needs besides the policy.
+
+    ``exam_policy`` rebuilds the policy with an exam layer (a decoded launch link or .seb file)
+    over the same machine policy and ``--config``; ``restart_args`` are this command line without
+    the launch argument, for restarting with a new SEB configuration (``--reconfigure``).
+    """
 
     demo: bool
     launch_link: str | None
     log_format: str | None
     log_file: str | None
+    exam_policy: Callable[[Layer], Policy] | None = None
+    restart_args: tuple[str, ...] = ()
+    reconfigure: str | None = None
 
 
 def browser_parser() -> argparse.ArgumentParser:
@@ -64,13 +72,19 @@ def browser_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lockdown {__version__}")
     parser.add_argument("link", nargs="?",
                         help="a numbas://, seb:// or sebs:// link, or a .seb file (OS URL handler)")
+    # Internal: a restart after an in-page seb:// link hands over the new configuration.
+    parser.add_argument("--reconfigure", metavar="FILE", help=argparse.SUPPRESS)
     return parser
 
 
 def build_policy(
-    *, config: Path | None, start_url: str | None, machine_dir: Path | None = None
+    *, config: Path | None, start_url: str | None, machine_dir: Path | None = None,
+    exam: Layer | None = None,
 ) -> Policy:
-    """Layer defaults < machine policy < --config < --start-url, enforcing machine pins."""
+    """Layer defaults < machine policy < --config < --start-url | exam, enforcing machine pins.
+
+    ``exam`` is the layer of a launch link or .seb file (``lockdown.launch``).
+    """
     machine_path = find_machine_policy(machine_dir or machine_policy_dir())
     machine = load_layer(machine_path) if machine_path else None
     user_layers: list[Layer] = []
@@ -84,6 +98,12 @@ def build_policy(
                 f"the machine policy {machine.source} pins the start URL; --start-url is refused",
             )
         user_layers.append(layer)
+    if exam is not None:
+        if start_url is not None:
+            raise ConfigError("--start-url", "cannot be combined with a launch link or .seb file")
+        from lockdown.launch import fit_to_machine
+
+        user_layers.append(fit_to_machine(exam, machine))
     policy = merge(machine, user_layers)
     if machine is not None and ({"allowed_hosts", "url_rules"} & set(machine.values)):
         _check_start_within_machine(machine, policy)
@@ -102,6 +122,22 @@ def _check_start_within_machine(machine: Layer, policy: Policy) -> None:
             f"{policy.start_url} is not allowed by the machine policy {machine.source}"
             f" ({decision.reason})",
         )
+
+
+def _without_launch(args: Sequence[str], link: str | None,
+                    reconfigure: str | None) -> tuple[str, ...]:
+    """The command line minus the launch argument and ``--reconfigure FILE``."""
+    out = list(args)
+    if link is not None and link in out:
+        del out[len(out) - 1 - out[::-1].index(link)]
+    for index, arg in enumerate(out):
+        if arg == "--reconfigure" and index + 1 < len(out) and out[index + 1] == reconfigure:
+            del out[index:index + 2]
+            break
+        if arg == f"--reconfigure={reconfigure}":
+            del out[index]
+            break
+    return tuple(out)
 
 
 def settings_main(argv: Sequence[str]) -> int:
@@ -142,16 +178,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args_list and args_list[0] in _subcommands():
         return _subcommands()[args_list[0]](args_list[1:])
     args = browser_parser().parse_args(args_list)
+    if args.start_url is not None and (args.link is not None or args.reconfigure is not None):
+        print("lockdown: error: give either --start-url or a launch link/.seb file, not both",
+              file=sys.stderr)
+        return EXIT_USAGE
     try:
         policy = build_policy(config=args.config, start_url=args.start_url)
     except ConfigError as exc:
         print(f"lockdown: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+
+    def exam_policy(layer: Layer) -> Policy:
+        return build_policy(config=args.config, start_url=args.start_url, exam=layer)
+
     options = Options(
-        demo=not policy.start_url and args.link is None,
+        demo=not policy.start_url and args.link is None and args.reconfigure is None,
         launch_link=args.link,
         log_format=args.log_format,
         log_file=args.log_file,
+        exam_policy=exam_policy,
+        restart_args=_without_launch(args_list, args.link, args.reconfigure),
+        reconfigure=args.reconfigure,
     )
     from lockdown.ui.app import run
 

@@ -46,6 +46,11 @@ from lockdown.demo.testroutes import PNG_1X1, site_test_route
 CMID, SCORM_ID, SCO_ID = 3, 1, 1
 #: The persistent "remember username" cookie lives this long, like Moodle's (60 days).
 REMEMBER_SECONDS = 60 * 24 * 3600
+#: datamodel.php's answer (HTTP 409) to an older window once exclusive attempts are on.
+KICKED_MESSAGE = (
+    "This attempt has been opened in another window or on another device. You may not enter any"
+    " more answers here."
+)
 
 
 @dataclass(frozen=True)
@@ -253,6 +258,7 @@ class SiteApp:
         session, user = login
         if request.arg("a") != str(SCORM_ID) or request.arg("scoid") != str(SCO_ID):
             return self.page(404, pages.TITLE_NOT_FOUND, "There is no such SCORM activity.", user)
+        self.state.open_player(user.username, CURRENT_ATTEMPT, session.sid)
         config: dict[str, object] = {
             "datamodelurl": self.endpoints.site + pages.DATAMODEL_PATH.lstrip("/"),
             "cmid": CMID,
@@ -305,11 +311,18 @@ class SiteApp:
             return Response(
                 200, b"", "text/plain; charset=utf-8", [("X-Demo-Error", "invalid sesskey")]
             )
+        if self.state.superseded(user.username, int(attempt_text), session.sid):
+            # Like the Numbas LTI provider: the attempt was opened in a newer window or on
+            # another device, so this older one may not save any more.
+            return self.page(409, "Attempt opened elsewhere", KICKED_MESSAGE, user,
+                             [("X-Demo-Error", "attempt opened elsewhere")])
         if fault is Fault.LOSE:
             return text_response(200, "true\n0")
         decoded = [(decode_element(name), value) for name, value in items]
         elements = [(element, value) for element, value in decoded if element.startswith("cmi")]
         self.state.deliver(user.username, int(attempt_text), elements)
+        if fault is Fault.APPLY_THEN_DROP:
+            return Response(502, drop=True)
         return text_response(200, "true\n0")
 
     def staff(self, request: Request) -> Response:

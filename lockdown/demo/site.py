@@ -222,6 +222,12 @@ class DemoSite:
             raise DemoSiteError(f"delay must be >= 0 seconds, not {delay}")
         self._state.set_fault(fault, delay)
 
+    def set_exclusive_attempts(self, flag: bool) -> None:
+        """While True, opening the exam player in a newer session makes every later save from an
+        older session's player answer HTTP 409 (nothing stored): the Numbas LTI provider's "this
+        attempt has been opened in another window" rule, over HTTP."""
+        self._state.set_exclusive(flag)
+
     # -- test helpers --------------------------------------------------------------------------
     def make_assertion(
         self,

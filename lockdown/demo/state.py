@@ -81,6 +81,8 @@ class Fault(enum.Enum):
     DROP = "drop"  #: the connection is closed without any answer, nothing stored
     LOSE = "lose"  #: answers "true\n0" but stores and records nothing (acknowledged, then lost)
     SLOW = "slow"  #: waits ``delay`` seconds, then stores and answers normally
+    #: stores, then closes the connection without an answer (the client must resend: a duplicate)
+    APPLY_THEN_DROP = "apply-then-drop"
 
 
 @dataclass
@@ -115,6 +117,8 @@ class SiteState:
         self._requests: list[RequestRecord] = []
         self._fault: Fault | None = None
         self._fault_delay = 0.0
+        self._exclusive = False
+        self._players: dict[tuple[str, int], list[str]] = {}
 
     # -- observation ---------------------------------------------------------------------------
     def notify(self) -> None:
@@ -207,3 +211,22 @@ class SiteState:
     def fault(self) -> tuple[Fault | None, float]:
         with self.cond:
             return self._fault, self._fault_delay
+
+    # -- one window per attempt (like the Numbas LTI provider) -------------------------------------
+    def set_exclusive(self, flag: bool) -> None:
+        with self.cond:
+            self._exclusive = flag
+
+    def open_player(self, user: str, attempt: int, sid: str) -> None:
+        """Session ``sid`` opened the attempt's player: it becomes the current one."""
+        with self.cond:
+            opened = self._players.setdefault((user, attempt), [])
+            if sid in opened:
+                opened.remove(sid)
+            opened.append(sid)
+
+    def superseded(self, user: str, attempt: int, sid: str) -> bool:
+        """True when exclusive attempts are on and a newer session has opened this attempt."""
+        with self.cond:
+            opened = self._players.get((user, attempt), [])
+            return self._exclusive and sid in opened and opened[-1] != sid

@@ -109,6 +109,14 @@ class Policy:
     multiple_displays_check: CheckAction = setting(
         "warn", "More than one display connected: pass, warn or deny."
     )
+    max_displays: int = setting(1, "Displays allowed before multiple_displays_check applies.")
+    allowed_hostnames: tuple[str, ...] = setting(
+        (), "Computer names (shell patterns) of the institution's virtual desktops: VM and"
+        " remote-session checks pass there."
+    )
+    allowed_hypervisors: tuple[str, ...] = setting(
+        (), "Hypervisor names (substrings, e.g. 'Hyper-V') the VM check accepts."
+    )
     prohibited_processes: tuple[str, ...] = setting(
         (), "Extra process names or paths not allowed during an exam (added to the built-in list)."
     )

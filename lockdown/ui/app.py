@@ -96,8 +96,14 @@ Integration = Callable[[Session], Callable[[], None] | None]
 
 
 def integrations() -> list[Integration]:
-    """The features that plug into every session, in order."""
-    return []
+    """The features that plug into every session, in order (cleanups run in reverse).
+
+    Exam protocols come first: its cleanup may re-exec the app for a new SEB configuration, so
+    it must run last. The environment guard repairs a crashed session's OS state as it installs.
+    """
+    from lockdown.ui import environment, exam_protocols
+
+    return [exam_protocols.install, environment.install]
 
 
 def build_session(app: QApplication, policy: Policy) -> Session:
@@ -144,6 +150,9 @@ def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
     app = QApplication(qt_argv(sys.argv[0] if sys.argv else "lockdown"))
     app.setApplicationName("lockdown")
     app.setQuitOnLastWindowClosed(True)
+    from lockdown.ui.numbas_password import resolve_launch_or_exit
+
+    policy = resolve_launch_or_exit(policy, options)  # dialogs need the app; exits 2 on error
     session = build_session(app, policy)
     cleanups = [c for install in integrations() if (c := install(session)) is not None]
     window = session.window
@@ -161,6 +170,9 @@ def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
 
     shiboken6.delete(window)
     shiboken6.delete(session.profile.profile)
+    # Deleting the QApplication runs Qt WebEngine's own shutdown, which is what writes the
+    # cookie store and localStorage to disk; os._exit below would otherwise lose recent changes.
+    shiboken6.delete(app)
     del wakeup
     if site is not None:
         site.stop()

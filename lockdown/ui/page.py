@@ -70,6 +70,10 @@ class ExamPage(QWebEnginePage):
         #: (tests and kiosk sessions with a restricted file picker replace it).
         self.file_picker: Callable[[QWebEnginePage.FileSelectionMode, Sequence[str],
                                     Sequence[str]], list[str]] | None = None
+        #: Link schemes an integration handles itself (seb:, sebs:) in the main frame: the
+        #: navigation is refused and the handler gets the URL (frames get the policy's refusal).
+        #: Handlers must defer their work (see KioskWindow).
+        self.scheme_handlers: dict[str, Callable[[str], None]] = {}
         harden_settings(self.settings())
         self.certificateError.connect(self._on_certificate_error)
         self.permissionRequested.connect(self._on_permission)
@@ -83,6 +87,13 @@ class ExamPage(QWebEnginePage):
                                 is_main_frame: bool) -> bool:
         qurl = url if isinstance(url, QUrl) else QUrl(url)
         raw = qurl.toString(QUrl.ComponentFormattingOption.FullyEncoded)
+        handler = self.scheme_handlers.get(qurl.scheme().lower()) if is_main_frame else None
+        if handler is not None:
+            # Scheme and host only: SEB links can carry session keys in their query.
+            log.event("navigation.handled", "link handed to the app",
+                      url=f"{qurl.scheme()}://{qurl.host()}/…")
+            handler(raw)
+            return False
         if self._decider.is_quit_url(raw):
             log.event("quit.url", "quit URL reached", url=raw)
             self.quit_url_reached.emit()

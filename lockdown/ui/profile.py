@@ -23,6 +23,9 @@ from lockdown.ui.internal_pages import SCHEME, InternalPages
 
 #: Extra headers for a request URL (SEB config-key hashes, Numbas Authorization), by feature.
 HeaderProvider = Callable[[str], dict[str, str]]
+#: Acts on an allowed request (url as given to header providers) before headers are added;
+#: returns True when it redirected the request, which then needs no headers.
+RequestHook = Callable[[QWebEngineUrlRequestInfo, str, Kind], bool]
 
 _RT = QWebEngineUrlRequestInfo.ResourceType
 _MAIN_FRAME = {_RT.ResourceTypeMainFrame, _RT.ResourceTypeNavigationPreloadMainFrame}
@@ -50,6 +53,7 @@ class PolicyInterceptor(QWebEngineUrlRequestInterceptor):
         self._decider = decider
         self._signals = notifier
         self.header_providers: list[HeaderProvider] = []
+        self.request_hooks: list[RequestHook] = []
 
     def interceptRequest(self, info: QWebEngineUrlRequestInfo) -> None:
         url = info.requestUrl().toString(QUrl.ComponentFormattingOption.FullyEncoded)
@@ -62,6 +66,9 @@ class PolicyInterceptor(QWebEngineUrlRequestInterceptor):
                       first_party=info.firstPartyUrl().toString())
             self._signals.blocked.emit(decision)
             return
+        for hook in self.request_hooks:
+            if hook(info, url, kind):
+                return
         for provider in self.header_providers:
             for name, value in provider(url).items():
                 info.setHttpHeader(name.encode("latin-1"), value.encode("latin-1"))
@@ -91,6 +98,8 @@ class ExamProfile:
         self.profile.setPersistentCookiesPolicy(
             QWebEngineProfile.PersistentCookiesPolicy.ForcePersistentCookies
         )
+        #: Chromium's own agent, before ours replaced it (SEB mode builds on it).
+        self.engine_user_agent = self.profile.httpUserAgent()
         self.profile.setHttpUserAgent(
             default_user_agent(self.profile, override=policy.user_agent,
                                suffix=policy.user_agent_suffix)
@@ -104,3 +113,6 @@ class ExamProfile:
 
     def add_header_provider(self, provider: HeaderProvider) -> None:
         self.interceptor.header_providers.append(provider)
+
+    def add_request_hook(self, hook: RequestHook) -> None:
+        self.interceptor.request_hooks.append(hook)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from PySide6.QtCore import QPoint, Qt, QUrl
+from PySide6.QtCore import QPoint, Qt, QUrl, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWebEngineCore import QWebEnginePage
 from PySide6.QtWebEngineWidgets import QWebEngineView
@@ -73,6 +73,9 @@ class StatusStrip(QWidget):
 class KioskWindow(QWidget):
     """The exam window. ``end_session`` is the only way out; closing asks the quit policy."""
 
+    #: A popup window got its own page (integrations that serve pages, e.g. the journal bridge).
+    popup_page_created = Signal(QWebEnginePage)
+
     def __init__(self, exam_profile: ExamProfile, decider: Decider, downloads: DownloadManager,
                  host_label: str, pending_answers: Callable[[], int] = lambda: 0) -> None:
         super().__init__()
@@ -116,6 +119,8 @@ class KioskWindow(QWidget):
         self.page.loadProgress.connect(self.progress.setValue)
         self.page.loadFinished.connect(self._load_finished)
         self.page.urlChanged.connect(self._url_changed)
+        self.page.titleChanged.connect(
+            lambda title: log.event("title.changed", "page title", title=title[:200]))
         self._popups: list[QWebEngineView] = []
         # Per-widget filters: an application-wide Python event filter crashes PySide6 6.12 as
         # soon as QtWebEngine's internal objects get events (reproduced: even an empty filter).
@@ -175,6 +180,7 @@ class KioskWindow(QWidget):
             return
         popup = QWebEngineView()
         popup.setPage(ExamPage(self.page.profile(), self._decider, popup))
+        self.popup_page_created.emit(popup.page())
         popup.setWindowFlags(Qt.WindowType.Window | Qt.WindowType.WindowStaysOnTopHint)
         popup.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         popup.destroyed.connect(lambda: self._forget_popup(popup))
@@ -259,6 +265,10 @@ class KioskWindow(QWidget):
         menu.popup(self.status.downloads.mapToGlobal(QPoint(0, 0)))
 
     # -- leaving ----------------------------------------------------------------------------
+    def set_pending_answers(self, pending_answers: Callable[[], int]) -> None:
+        """How many answers are not on the server yet (the journal); asked before quitting."""
+        self._quit_flow = QuitFlow(self, self._policy, pending_answers)
+
     def request_quit(self) -> None:
         if self._quit_flow.ask():
             self.end_session("user")

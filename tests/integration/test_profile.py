@@ -1,4 +1,4 @@
-"""The named persistent profile: cookies (session cookies too) and localStorage survive a restart."""
+"""The named persistent profile: cookies (session ones too) and localStorage survive a restart."""
 
 from __future__ import annotations
 

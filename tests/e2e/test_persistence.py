@@ -1,0 +1,42 @@
+"""Cookies and localStorage written just before a normal exit are on disk at the next start."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from lockdown.demo.site import DemoSite
+from tests.e2e.conftest import AppProcess
+
+pytestmark = pytest.mark.e2e
+
+WRITE = ("<title>write</title><script>document.cookie = 'kept=1; path=/';"
+         " document.cookie = 'persistent=2; max-age=3600; path=/';"
+         " localStorage.setItem('answer', '42'); document.title = 'written'</script>")
+READ = ("<title>read</title><script>document.title = 'read:' + document.cookie + ':'"
+        " + localStorage.getItem('answer')</script>")
+
+
+def page(site: DemoSite, html: str) -> str:
+    return f"{site.base_url}_test/page?html={quote(html, safe='')}"
+
+
+def test_state_written_right_before_quit_survives(
+    e2e_site: DemoSite, start_app: Callable[..., AppProcess], tmp_path: Path,
+) -> None:
+    first = start_app("--start-url", page(e2e_site, WRITE))
+    first.wait_event(lambda e: e.get("event") == "page.loaded")
+    first.wait_event(lambda e: e.get("event") == "title.changed" and e.get("title") == "written")
+    first.proc.terminate()  # quit at once: nothing may be lost
+    assert first.wait_exit() == 0
+
+    second = start_app("--start-url", page(e2e_site, READ))
+    event = second.wait_event(lambda e: e.get("event") == "title.changed"
+                              and str(e.get("title", "")).startswith("read:"))
+    title = str(event["title"])
+    assert "kept=1" in title  # a session cookie, kept by the persistent profile
+    assert "persistent=2" in title
+    assert title.endswith(":42")
