@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from lockdown import log, paths
 from lockdown.policy.decide import Decider
@@ -88,6 +88,9 @@ class Session:
     profile: ExamProfile
     window: KioskWindow
     downloads: DownloadManager
+    #: Set by an integration to restart the app with these arguments once the session is over
+    #: (a new SEB configuration from an in-page seb:// link).
+    restart_args: list[str] | None = None
 
 
 #: An integration (exam protocols, environment checks, attempt journal) plugs into a session
@@ -95,15 +98,34 @@ class Session:
 Integration = Callable[[Session], Callable[[], None] | None]
 
 
-def integrations() -> list[Integration]:
-    """The features that plug into every session, in order (cleanups run in reverse).
+def exam_protocols_needed_first(policy: Policy, options: Options) -> bool:
+    """Whether the first request already needs exam protocol headers, scripts or agent."""
+    return bool(options.launch_link or options.reconfigure or policy.seb_config_key
+                or policy.seb_browser_exam_key)
 
-    Exam protocols come first: its cleanup may re-exec the app for a new SEB configuration, so
-    it must run last. The environment guard repairs a crashed session's OS state as it installs.
+
+def integrations(*, protocols_first: bool = True) -> list[Integration]:
+    """Features that must be in place before the first request, in order."""
+    from lockdown.ui import exam_protocols
+
+    return [exam_protocols.install] if protocols_first else []
+
+
+def deferred_integrations(*, protocols_first: bool = True) -> list[Integration]:
+    """Features installed once the start page has loaded (or after START_GRACE_MS).
+
+    Their imports and set-up cost ~250 ms on the GUI thread, where Qt 6 also runs the request
+    interceptor: installing them first would delay the start page, which must load at once.
+    The environment guard (crash repair, keyboard grab, checks) still replaces the page with
+    the check view as soon as a check the policy sets to deny has run. Without a Numbas link or
+    SEB keys the exam protocols only handle in-page seb:// links, which can wait for the page.
     """
     from lockdown.ui import environment, exam_protocols
 
-    return [exam_protocols.install, environment.install]
+    return [environment.install] + ([] if protocols_first else [exam_protocols.install])
+
+
+START_GRACE_MS = 3000
 
 
 def build_session(app: QApplication, policy: Policy) -> Session:
@@ -122,8 +144,7 @@ def build_session(app: QApplication, policy: Policy) -> Session:
     return Session(app, policy, decider, exam_profile, window, downloads)
 
 
-def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
-    """Start the browser; returns the process exit code."""
+def _start_logging(policy: Policy, options: Options, report: SanitiseReport) -> None:
     log_file = Path(options.log_file) if options.log_file else (
         Path(policy.log_file) if policy.log_file else paths.log_dir() / "lockdown.log")
     log.configure(options.log_format or policy.log_format, log_file)
@@ -132,15 +153,85 @@ def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
         log.event("security.sandbox_disabled", "Chromium sandbox disabled by"
                   " QTWEBENGINE_DISABLE_SANDBOX=1 (the app never does this itself)", level=WARNING)
 
+
+def _start_demo(policy: Policy) -> tuple[Policy, DemoSite]:
+    from lockdown.demo.site import DemoSite
+
+    site = DemoSite()
+    site.start()
+    log.event("demo.started", "embedded demo exam site", site=site.base_url,
+              idp=site.idp_base_url)
+    return demo_policy(policy, site), site
+
+
+def _resolve_launch(policy: Policy, options: Options) -> Policy:
+    """The exam layer of a launch link or .seb file (dialogs need the app; exits 2 on error);
+    also records the launch for the exam protocols integration."""
+    from lockdown.ui.numbas_password import resolve_launch_or_exit
+
+    return resolve_launch_or_exit(policy, options)
+
+
+class _Integrations:
+    """Installs a session's integrations (some once the start page is up) and undoes them."""
+
+    def __init__(self, session: Session, options: Options) -> None:
+        from PySide6.QtCore import QTimer
+
+        self._session = session
+        self._options = options
+        self._protocols_first = exam_protocols_needed_first(session.policy, options)
+        self._cleanups = self._install(integrations(protocols_first=self._protocols_first))
+        self._deferred_done = False
+        session.window.page.loadFinished.connect(self._install_deferred)
+        QTimer.singleShot(START_GRACE_MS, self._install_deferred)
+
+    def _install(self, installs: list[Integration]) -> list[Callable[[], None]]:
+        return [c for install in installs if (c := install(self._session)) is not None]
+
+    def _install_deferred(self, *_: object) -> None:
+        if self._deferred_done or self._session.window.isHidden():
+            return
+        self._deferred_done = True
+        if not self._protocols_first:  # no launch argument: records the launch only
+            _resolve_launch(self._session.policy, self._options)
+        self._cleanups += self._install(
+            deferred_integrations(protocols_first=self._protocols_first))
+
+    def undo(self) -> None:
+        for cleanup in reversed(self._cleanups):
+            cleanup()
+
+
+def _leave(code: int, session: Session) -> NoReturn:
+    """Orderly exit: pages before their profile, then the QApplication, then the process."""
+    import shiboken6
+
+    shiboken6.delete(session.window)
+    shiboken6.delete(session.profile.profile)
+    # Deleting the QApplication runs Qt WebEngine's own shutdown, which is what writes the
+    # cookie store and localStorage to disk; os._exit below would otherwise lose recent changes.
+    shiboken6.delete(session.app)
+    if session.restart_args is not None:
+        from lockdown.ui.exam_protocols import reexec
+
+        reexec(session.restart_args)  # never returns
+    log.event("app.exit", "lockdown exited", code=code)
+    # Everything is saved and closed. Leave without Python finalisation: PySide6 6.12's
+    # teardown of WebEngine wrappers there can abort ("bool_dealloc"), which would turn a clean
+    # exit into SIGABRT for the OS and for IT's monitoring.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
+    """Start the browser and run the session; the process ends inside (see :func:`_leave`)."""
+    _start_logging(policy, options, report)
     site: DemoSite | None = None
     if options.demo:
-        from lockdown.demo.site import DemoSite
-
-        site = DemoSite()
-        site.start()
-        policy = demo_policy(policy, site)
-        log.event("demo.started", "embedded demo exam site", site=site.base_url,
-                  idp=site.idp_base_url)
+        policy, site = _start_demo(policy)
 
     from PySide6.QtWidgets import QApplication
 
@@ -150,37 +241,19 @@ def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
     app = QApplication(qt_argv(sys.argv[0] if sys.argv else "lockdown"))
     app.setApplicationName("lockdown")
     app.setQuitOnLastWindowClosed(True)
-    from lockdown.ui.numbas_password import resolve_launch_or_exit
-
-    policy = resolve_launch_or_exit(policy, options)  # dialogs need the app; exits 2 on error
+    if exam_protocols_needed_first(policy, options):
+        policy = _resolve_launch(policy, options)
     session = build_session(app, policy)
-    cleanups = [c for install in integrations() if (c := install(session)) is not None]
+    installed = _Integrations(session, options)
     window = session.window
     wakeup = _install_signal_wakeup(lambda signum: window.end_session(f"signal {signum}"))
-    log.event("app.start", "lockdown started", start_url=session.policy.start_url,
+    log.event("app.start", "lockdown started", start_url=policy.start_url,
               profile=str(paths.profile_dir()), pid=os.getpid())
-    window.showFullScreen()
-    window.view.setFocus()  # keys go to the page from the first moment
-    window.load(session.policy.start_url)
+    window.show_kiosk()
+    window.load(policy.start_url)
     code = app.exec()
-    for cleanup in reversed(cleanups):
-        cleanup()
-    # Pages must go before their profile, or Qt warns and may crash on exit.
-    import shiboken6
-
-    shiboken6.delete(window)
-    shiboken6.delete(session.profile.profile)
-    # Deleting the QApplication runs Qt WebEngine's own shutdown, which is what writes the
-    # cookie store and localStorage to disk; os._exit below would otherwise lose recent changes.
-    shiboken6.delete(app)
+    installed.undo()
     del wakeup
     if site is not None:
         site.stop()
-    log.event("app.exit", "lockdown exited", code=code)
-    # Everything is saved and closed. Leave without Python finalisation: PySide6 6.12's
-    # teardown of WebEngine wrappers there can abort ("bool_dealloc"), which would turn a clean
-    # exit into SIGABRT for the OS and for IT's monitoring.
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    _leave(code, session)

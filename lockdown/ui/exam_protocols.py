@@ -485,21 +485,18 @@ class SebLinks(QObject):
             box.open()
 
 
-def restart(args: list[str], session: Session) -> None:
-    """Replace this process by a new one with ``args`` (runs last, from the cleanup).
+def reexec(args: list[str]) -> None:
+    """Replace this process by a new one with ``args``; ``app.run`` calls it last, once the
+    window, profile and QApplication are gone (so cookies are on disk).
 
-    The window and profile are deleted first (pages before their profile, as ``app.run``
-    does); Chromium's helper processes are then ended and reaped (the new image would not know
+    Chromium's helper processes still alive are ended and reaped (the new image would not know
     them: they would linger as orphans or zombies), and every inherited descriptor except stdio
     is closed. Never returns.
     """
     command = restart_command(args)
     log.event("app.restart", "restarting with a new exam configuration")
     import psutil
-    import shiboken6
 
-    shiboken6.delete(session.window)
-    shiboken6.delete(session.profile.profile)
     helpers = psutil.Process().children(recursive=True)
     for helper in helpers:
         with contextlib.suppress(psutil.Error):
@@ -576,13 +573,13 @@ def install_protocols(session: Session, context: LaunchContext,
 
 
 def install(session: Session) -> Callable[[], None] | None:
-    """The session integration (``app.integrations``). Its cleanup must run last: after a
-    ``seb://`` link it restarts the app (see :class:`SebLinks`)."""
+    """The session integration (``app.integrations``). After an in-page ``seb://`` link its
+    cleanup asks ``app.run`` to restart the app with the new configuration (see
+    :class:`SebLinks`)."""
     protocols = install_protocols(session, current_launch())
 
     def cleanup() -> None:
         protocols.cleanup()
-        if protocols.links.restart_args is not None:
-            restart(protocols.links.restart_args, session)
+        session.restart_args = protocols.links.restart_args
 
     return cleanup

@@ -140,6 +140,13 @@ class KioskWindow(QWidget):
         if proxy is not None:
             proxy.installEventFilter(self.key_filter)
 
+    def show_kiosk(self) -> None:
+        """Fullscreen on the current screen; sized to it first, since without a window manager
+        (a bare X session, Xvfb) nobody applies the fullscreen state for us."""
+        self.setGeometry(self.screen().geometry())
+        self.showFullScreen()
+        self.view.setFocus()  # keys go to the page from the first moment
+
     # -- navigation -------------------------------------------------------------------------
     def load(self, url: str) -> None:
         """App-initiated loads obey the policy too (Chromium would show view-source: for us)."""

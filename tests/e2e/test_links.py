@@ -25,15 +25,6 @@ pytestmark = pytest.mark.e2e
 StartApp = Callable[..., AppProcess]
 
 
-@pytest.fixture(autouse=True)
-def _exam_protocols_are_wired() -> None:
-    from lockdown.ui.app import integrations
-
-    if not any(getattr(i, "__module__", "") == "lockdown.ui.exam_protocols"
-               for i in integrations()):
-        pytest.fail("lockdown.ui.exam_protocols.install is not in lockdown.ui.app.integrations()")
-
-
 @pytest.fixture
 def exam_site() -> Iterator[ExamSite]:
     server = ExamSite(ServerConfig(

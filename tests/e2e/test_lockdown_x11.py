@@ -118,14 +118,6 @@ def x11_env(app_env: dict[str, str], xvfb_display: str) -> dict[str, str]:
     return dict(app_env, QT_QPA_PLATFORM="xcb", DISPLAY=xvfb_display)
 
 
-@pytest.fixture(autouse=True)
-def _environment_is_wired() -> None:
-    from lockdown.ui.app import integrations
-
-    if not any(getattr(i, "__module__", "") == "lockdown.ui.environment" for i in integrations()):
-        pytest.fail("lockdown.ui.environment.install is not in lockdown.ui.app.integrations()")
-
-
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
     """Poll X server state (it has no event to wait for) until ``predicate`` holds."""
     deadline = time.monotonic() + timeout

@@ -43,6 +43,9 @@ def test_login_answer_quit(xvfb_display: str, e2e_site: DemoSite, tmp_path: Path
     config = demo_config(e2e_site, tmp_path / "policy.json")
     app = start_app("--config", str(config), env=env)
     loaded(app, pages.TITLE_FRONT)
+    # The OS lockdown (keyboard grab, focus guard) settles in after the first page: type after.
+    app.wait_event(lambda e: e.get("event") == "lockdown.applied")
+    app.wait_event(lambda e: e.get("event") == "environment.checks_done")
     focus_app_window(xvfb_display, app)
 
     xdotool(xvfb_display, "key", "Return")  # the focused "Log in" link
