@@ -325,7 +325,10 @@ def _drop_last_entry_named(marker: _Marker, name: str) -> None:
 def _process_alive(pid: int, started: float) -> bool:
     """True when ``pid`` runs and is the same process that wrote the marker (not a reused pid)."""
     try:
-        return abs(psutil.Process(pid).create_time() - started) < _START_TIME_TOLERANCE_S
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:  # killed, not yet reaped: not running
+            return False
+        return abs(process.create_time() - started) < _START_TIME_TOLERANCE_S
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return False
     except psutil.AccessDenied:
