@@ -2,7 +2,7 @@
 # The project's two set-up commands (see README):
 #   ./dev.sh demo   set everything up, then run the app on the embedded demo exam site
 #   ./dev.sh test   set everything up, then run the whole test suite headless (ruff, mypy, pytest)
-# and helpers: ./dev.sh setup | bench | lockdown ARGS...
+# and helpers: ./dev.sh setup | bench | package | package-test | lockdown ARGS...
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=.venv
@@ -12,7 +12,8 @@ PY="$VENV/bin/python"
 SYSTEM_PACKAGES=(libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
   libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon0
   libnss3 libxcomposite1 libxdamage1 libxrandr2 libxtst6 libxkbfile1 libasound2 libegl1 libgl1
-  libfontconfig1 libdbus-1-3 xvfb xdotool xauth x11-utils)
+  libfontconfig1 libdbus-1-3 xvfb xdotool xauth x11-utils
+  binutils desktop-file-utils)
 
 need_system_packages() {
   command -v dpkg-query >/dev/null 2>&1 || return 1
@@ -67,10 +68,13 @@ case "$cmd" in
   test)
     setup; root_env
     export QT_QPA_PLATFORM=offscreen
-    "$VENV/bin/ruff" check lockdown tests bench
+    "$VENV/bin/ruff" check lockdown tests bench installers build.spec
     "$PY" -m mypy
     "$PY" -m pytest "$@"
     ;;
   bench) setup; root_env; "$PY" bench/run.py "$@" ;;
-  *) echo "usage: ./dev.sh demo|test|setup|bench|lockdown ARGS" >&2; exit 2 ;;
+  package) setup; exec installers/build "$@" ;;            # frozen app + installer + smoke test
+  package-test) setup; exec installers/package-test "$@" ;; # + dpkg install/smoke/remove (root)
+  *) echo "usage: ./dev.sh demo|test|setup|bench|package|package-test|lockdown ARGS" >&2
+     exit 2 ;;
 esac

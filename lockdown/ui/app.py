@@ -62,7 +62,8 @@ def _install_signal_wakeup(on_signal: object) -> object:
     reader.setblocking(False)
     writer.setblocking(False)
     signal.set_wakeup_fd(writer.fileno())
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    # SIGBREAK: how Windows delivers Ctrl+Break (what IT tools and the smoke test can send).
+    for signum in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGBREAK", signal.SIGTERM)):
         signal.signal(signum, lambda *_: None)
     notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
 

@@ -1,0 +1,1 @@
+"""Linux packaging: the .deb (deb.py) and the kiosk session (session/, its own owner)."""

@@ -1,0 +1,1 @@
+"""macOS packaging: Info.plist, entitlements, signing, pkg for Jamf, dmg."""
