@@ -1,9 +1,14 @@
 """Interceptor overhead: the same 300-sub-resource page loaded through a plain profile and
-through the app's exam profile (policy interceptor + page checks), alternating, same process."""
+through the app's exam profile (policy interceptor + page checks), alternating, same process.
+
+The demo site runs in its own process, as a real server would: in this process its threads
+would compete for the GIL with the interceptor, which runs on the GUI thread.
+"""
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import statistics
 import sys
 import tempfile
@@ -16,12 +21,20 @@ from PySide6.QtWidgets import QApplication
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lockdown.demo.site import DemoSite
 from lockdown.policy.decide import Decider
 from lockdown.policy.settings import Policy
 from lockdown.sanitize import qt_argv
-from lockdown.ui.app import demo_policy
 from lockdown.ui.internal_pages import register_scheme
+
+
+def start_site() -> tuple[subprocess.Popen[str], str, str]:
+    """The demo site in a subprocess; returns it with its base URL and its IdP netloc."""
+    proc = subprocess.Popen([sys.executable, "-m", "lockdown.demo", "--test-routes"],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    base = proc.stdout.readline().split()[-1]
+    idp = proc.stdout.readline().split()[-1]
+    return proc, base, idp.split("//")[1].rstrip("/")
 
 
 def timed_load(page: QWebEnginePage, url: str) -> float:
@@ -45,8 +58,8 @@ def main() -> None:
     args = parser.parse_args()
     register_scheme()
     app = QApplication(qt_argv("bench"))
-    site = DemoSite(test_routes=True)
-    site.start()
+    site, base_url, idp_netloc = start_site()
+    netloc = base_url.split("//")[1].rstrip("/")
     from lockdown.ui.page import ExamPage
     from lockdown.ui.profile import ExamProfile
 
@@ -54,12 +67,13 @@ def main() -> None:
         plain_profile = QWebEngineProfile("bench-plain")
         plain_profile.setPersistentStoragePath(str(Path(tmp) / "plain"))
         plain_profile.setHttpCacheType(QWebEngineProfile.HttpCacheType.NoCache)
-        decider = Decider(demo_policy(Policy(), site))
-        exam = ExamProfile("bench-exam", Path(tmp) / "exam", decider, home=site.start_url)
+        decider = Decider(Policy(start_url=base_url, allowed_hosts=(netloc,),
+                                 idp_hosts=(idp_netloc,), login_paths=("/login/",)))
+        exam = ExamProfile("bench-exam", Path(tmp) / "exam", decider, home=base_url)
         exam.profile.setHttpCacheType(QWebEngineProfile.HttpCacheType.NoCache)
         plain = QWebEnginePage(plain_profile)
         locked = ExamPage(exam.profile, decider)
-        url = f"{site.base_url}_test/resources?n=300"
+        url = f"{base_url}_test/resources?n=300"
         timed_load(plain, url)
         timed_load(locked, url)  # warm both
         bare_times, app_times = [], []
@@ -69,7 +83,8 @@ def main() -> None:
         print(f"bare_ms={statistics.median(bare_times):.1f} "
               f"app_ms={statistics.median(app_times):.1f}")
         del plain, locked
-    site.stop()
+    site.terminate()
+    site.wait()
     del app
 
 

@@ -181,6 +181,9 @@ class DemoHandler(BaseHTTPRequestHandler):
 
     server: DemoHTTPServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: with Nagle's algorithm on, each keep-alive
+    # response then waits for the browser's delayed ACK (~40 ms), making every page crawl.
+    disable_nagle_algorithm = True
     server_version = "DemoMoodle/1.0"
     sys_version = ""
 

@@ -209,6 +209,13 @@ def check_consistency(policy: Policy, source: str) -> None:
             raise ConfigError(source, "must be an http or https URL", "start_url")
         if start.username or start.password:
             raise ConfigError(source, "must not contain user info (user@host)", "start_url")
+    from lockdown.policy.decide import HostEntry
+
+    for key in ("allowed_hosts", "idp_hosts"):
+        for index, entry in enumerate(getattr(policy, key)):
+            if "/" in entry or "@" in entry or HostEntry.parse(entry) is None:
+                raise ConfigError(source, f"{entry!r} is not a host or host:port",
+                                  f"{key}[{index}]")
     digest = policy.quit_password_sha256
     if digest and (len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest)):
         raise ConfigError(source, "expected 64 hexadecimal characters", "quit_password_sha256")

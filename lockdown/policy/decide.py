@@ -55,16 +55,29 @@ class Decision:
         return "allow" if self.allowed else "block"
 
 
-def _host_entry_matches(entry: str, url: Url) -> bool:
-    """'host' allows the host on any port of the scheme; 'host:port' only that port."""
-    try:
-        probe = parse_url(f"http://{entry}/")
-    except UrlError:
-        return False
-    if probe.host != url.host:
-        return False
-    has_port = entry.rsplit("]", 1)[-1].count(":") == 1
-    return not has_port or probe.port == url.port
+@dataclass(frozen=True)
+class HostEntry:
+    """An ``allowed_hosts``/``idp_hosts`` entry, parsed once: 'host' allows the host on any
+    port, 'host:port' only that port."""
+
+    host: str
+    port: int | None
+
+    @classmethod
+    def parse(cls, entry: str) -> HostEntry | None:
+        try:
+            probe = parse_url(f"http://{entry}/")
+        except UrlError:
+            return None
+        has_port = entry.rsplit("]", 1)[-1].count(":") == 1
+        return cls(probe.host, probe.port if has_port else None)
+
+    def matches(self, url: Url) -> bool:
+        return self.host == url.host and (self.port is None or self.port == url.port)
+
+
+def _entries(raw: tuple[str, ...]) -> tuple[HostEntry, ...]:
+    return tuple(e for e in map(HostEntry.parse, raw) if e is not None)
 
 
 class Decider:
@@ -78,6 +91,9 @@ class Decider:
         self._start: Url | None = parse_url(policy.start_url) if policy.start_url else None
         self._start_rule: UrlRule | None = rule_for_url(self._start) if self._start else None
         self._rules = policy.url_rules if policy.url_filter_enabled else ()
+        start_entry = (HostEntry(self._start.host, self._start.port),) if self._start else ()
+        self._exam_hosts = start_entry + _entries(policy.allowed_hosts)
+        self._idp_hosts = _entries(policy.idp_hosts)
         self._downloads = self._patterns(policy.downloads_allowed_on)
         self._uploads = self._patterns(policy.uploads_allowed_on)
 
@@ -100,12 +116,10 @@ class Decider:
         return True
 
     def _is_exam_host(self, url: Url) -> bool:
-        if self._start is not None and _host_entry_matches(self._start.netloc, url):
-            return True
-        return any(_host_entry_matches(h, url) for h in self.policy.allowed_hosts)
+        return any(entry.matches(url) for entry in self._exam_hosts)
 
     def _is_idp_host(self, url: Url) -> bool:
-        return any(_host_entry_matches(h, url) for h in self.policy.idp_hosts)
+        return any(entry.matches(url) for entry in self._idp_hosts)
 
     def _is_login_path(self, url: Url) -> bool:
         paths = self.policy.login_paths

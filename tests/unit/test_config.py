@@ -35,6 +35,8 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
          "cannot be overridden per URL"),
         ("p.toml", "[[url_overrides]]\nmatch = 'x.test'\nallow_zoom = 3",
          "url_overrides[0].allow_zoom: expected boolean"),
+        ("p.toml", "allowed_hosts = ['https://moodle.ac.uk/']", "allowed_hosts[0]: 'https://"),
+        ("p.toml", "idp_hosts = ['a b']", "idp_hosts[0]: 'a b' is not a host"),
     ],
 )
 def test_bad_files_give_one_line_errors(tmp_path: Path, name: str, text: str, message: str) -> None:
