@@ -8,8 +8,8 @@ would compete for the GIL with the interceptor, which runs on the GUI thread.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
