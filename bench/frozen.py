@@ -25,9 +25,9 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
 
-from run import SHARED, probe  # noqa: E402 (bench/run.py: the lead's probe wrapper)
+from bench.run import SHARED, probe  # noqa: E402 - bench/run.py: the shared probe wrapper
 
 DEFAULT_FROZEN = ROOT / "dist" / "lockdown" / ("lockdown.exe" if os.name == "nt" else "lockdown")
 

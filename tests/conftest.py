@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from lockdown.ui.refguard import RefcountReserve
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 if hasattr(os, "geteuid") and os.geteuid() == 0:
     os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
@@ -14,6 +16,14 @@ if hasattr(os, "geteuid") and os.geteuid() == 0:
 pytest_plugins = ["tests.support.protocol_server"]
 
 _exit_status = 0
+#: PySide6 6.12 on Python 3.11 loses references to None/True/False on Qt calls (see
+#: lockdown/ui/refguard.py); hundreds of real-engine tests would otherwise free None mid-run.
+_reserve = RefcountReserve(chunk=500_000)
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    del item
+    _reserve.top_up()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -25,13 +35,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Skip interpreter finalisation once QtWebEngine has run in this process.
 
-    After a few hundred WebEngine pages, PySide6 6.12's teardown during Python finalisation
-    aborts with "bool_dealloc: deallocating True or False" (a refcount bug in the bindings, seen
-    only after every test passed and the summary was printed). The results are final by now, so
-    leave with pytest's own exit status instead of letting finalisation turn it into SIGABRT.
+    PySide6 6.12 on Python 3.11 loses a reference to None (and sometimes True/False) on Qt calls
+    (see lockdown/ui/refguard.py), so Python finalisation can abort with "none_dealloc" or
+    "bool_dealloc" after every test passed and the summary was printed. The results are final
+    by now, so leave with pytest's own exit status instead of letting finalisation turn it into
+    SIGABRT.
     """
     del config
-    if "PySide6.QtWebEngineCore" in sys.modules:
+    if "PySide6.QtCore" in sys.modules:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(_exit_status)

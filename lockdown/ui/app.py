@@ -106,10 +106,14 @@ def exam_protocols_needed_first(policy: Policy, options: Options) -> bool:
 
 
 def integrations(*, protocols_first: bool = True) -> list[Integration]:
-    """Features that must be in place before the first request, in order."""
-    from lockdown.ui import exam_protocols
+    """Features that must be in place before the first request, in order.
 
-    return [exam_protocols.install] if protocols_first else []
+    The attempt journal is always here: the start page may be the exam itself, and its hook
+    must wrap the SCORM API before the page's scripts run.
+    """
+    from lockdown.ui import exam_protocols, journal_bridge
+
+    return [*([exam_protocols.install] if protocols_first else []), journal_bridge.install]
 
 
 def deferred_integrations(*, protocols_first: bool = True) -> list[Integration]:
@@ -242,6 +246,9 @@ def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
     app = QApplication(qt_argv(sys.argv[0] if sys.argv else "lockdown"))
     app.setApplicationName("lockdown")
     app.setQuitOnLastWindowClosed(True)
+    from lockdown.ui import refguard
+
+    refguard.install(app)  # PySide6 6.12 + Python 3.11 would otherwise free None mid-exam
     if exam_protocols_needed_first(policy, options):
         policy = _resolve_launch(policy, options)
     session = build_session(app, policy)
