@@ -79,6 +79,10 @@ NOISE: tuple[tuple[re.Pattern[str], str], ...] = tuple(
          "containers and CI runners have no system D-Bus (Chromium asks it for power state)"),
         (r"^Release of profile requested but WebEnginePage still not deleted\. Expect troubles !$",
          "Qt's shutdown order message; the app deletes pages first, Qt still prints it"),
+        (_CHROMIUM + r"interface_endpoint_client\.cc:\d+\] Message \d+ rejected by interface"
+         r" blink\.mojom\.Widget$",
+         "a page torn down mid-navigation (the blocked page replacing a refused redirect) drops"
+         " its pending widget messages; seen on the offscreen platform"),
     )
 )
 #: Extra noise expected only when the caller switched the sandbox off (root in CI containers).
