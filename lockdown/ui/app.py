@@ -169,6 +169,20 @@ def _start_demo(policy: Policy) -> tuple[Policy, DemoSite]:
     return demo_policy(policy, site), site
 
 
+def _restart_on_os_links(session: Session, options: Options) -> None:
+    """macOS: a link the OS opens ends this session and restarts the app with it."""
+    from lockdown.ui.url_open import LinkAwareApplication, restart_args_for
+
+    if not isinstance(session.app, LinkAwareApplication):
+        return
+
+    def open_link(link: str) -> None:
+        session.restart_args = restart_args_for(link, options.restart_args)
+        session.window.end_session("os-link")
+
+    session.app.on_link = open_link
+
+
 def _resolve_launch(policy: Policy, options: Options) -> Policy:
     """The exam layer of a launch link or .seb file (dialogs need the app; exits 2 on error);
     also records the launch for the exam protocols integration."""
@@ -238,12 +252,11 @@ def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
     if options.demo:
         policy, site = _start_demo(policy)
 
-    from PySide6.QtWidgets import QApplication
-
     from lockdown.ui.internal_pages import register_scheme
+    from lockdown.ui.url_open import application_class
 
     register_scheme()
-    app = QApplication(qt_argv(sys.argv[0] if sys.argv else "lockdown"))
+    app = application_class()(qt_argv(sys.argv[0] if sys.argv else "lockdown"))
     app.setApplicationName("lockdown")
     app.setQuitOnLastWindowClosed(True)
     from lockdown.ui import refguard
@@ -254,6 +267,7 @@ def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
     session = build_session(app, policy)
     installed = _Integrations(session, options)
     window = session.window
+    _restart_on_os_links(session, options)
     wakeup = _install_signal_wakeup(lambda signum: window.end_session(f"signal {signum}"))
     log.event("app.start", "lockdown started", start_url=policy.start_url,
               profile=str(paths.profile_dir()), pid=os.getpid())
