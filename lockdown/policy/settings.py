@@ -19,6 +19,7 @@ PopupPolicy = Literal["block", "same_window", "new_window"]
 CheckAction = Literal["pass", "warn", "deny"]
 ProcessAction = Literal["warn", "terminate", "deny"]
 LogFormat = Literal["text", "json"]
+ClipboardPolicy = Literal["allow", "block", "isolated"]
 
 
 def setting(default: Any, description: str, *, per_url: bool = False) -> Any:
@@ -124,6 +125,11 @@ class Policy:
         "warn", "What to do about a prohibited process: warn, terminate (with consent) or deny."
     )
     clear_clipboard: bool = setting(True, "Clear the clipboard when the exam starts and ends.")
+    clipboard_policy: ClipboardPolicy = setting(
+        "isolated",
+        "During the exam: allow, block (every change undone) or isolated (copy/paste only inside"
+        " the app; other programs never see exam text).",
+    )
     # -- attempt journal --------------------------------------------------------------------
     unsaved_banner_delay_s: int = setting(
         60, "Seconds an answer may stay unacknowledged by the server before the red banner shows."

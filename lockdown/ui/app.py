@@ -125,9 +125,10 @@ def deferred_integrations(*, protocols_first: bool = True) -> list[Integration]:
     the check view as soon as a check the policy sets to deny has run. Without a Numbas link or
     SEB keys the exam protocols only handle in-page seb:// links, which can wait for the page.
     """
-    from lockdown.ui import environment, exam_protocols
+    from lockdown.ui import clipboard_guard, environment, exam_protocols
 
-    return [environment.install] + ([] if protocols_first else [exam_protocols.install])
+    installs: list[Integration] = [environment.install, clipboard_guard.install]
+    return installs + ([] if protocols_first else [exam_protocols.install])
 
 
 START_GRACE_MS = 3000
