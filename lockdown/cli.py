@@ -175,8 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     raw = list(sys.argv[1:] if argv is None else argv)
     args_list, report = sanitise_process(raw)
-    if args_list and args_list[0] in _subcommands():
-        return _subcommands()[args_list[0]](args_list[1:])
+    subcommand = _subcommands().get(args_list[0]) if args_list else None
+    if subcommand is not None:
+        return subcommand(args_list[1:])
     args = browser_parser().parse_args(args_list)
     if args.start_url is not None and (args.link is not None or args.reconfigure is not None):
         print("lockdown: error: give either --start-url or a launch link/.seb file, not both",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import string
 import sys
 import tomllib
 import typing
@@ -216,12 +217,9 @@ def check_consistency(policy: Policy, source: str) -> None:
             if "/" in entry or "@" in entry or HostEntry.parse(entry) is None:
                 raise ConfigError(source, f"{entry!r} is not a host or host:port",
                                   f"{key}[{index}]")
-    digest = policy.quit_password_sha256
-    if digest and (len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest)):
-        raise ConfigError(source, "expected 64 hexadecimal characters", "quit_password_sha256")
-    for key in ("seb_config_key", "seb_browser_exam_key"):
+    for key in ("quit_password_sha256", "seb_config_key", "seb_browser_exam_key"):
         value = getattr(policy, key)
-        if value and (len(value) != 64 or any(c not in "0123456789abcdefABCDEF" for c in value)):
+        if value and (len(value) != 64 or any(c not in string.hexdigits for c in value)):
             raise ConfigError(source, "expected 64 hexadecimal characters", key)
 
 

@@ -152,8 +152,7 @@ class Decider:
         if self.policy.popups == "block":
             return Decision(False, Kind.POPUP, raw_url, "new windows are blocked by policy",
                             "popups=block")
-        decision = self._network(raw_url, Kind.POPUP)
-        return decision
+        return self._network(raw_url, Kind.POPUP)
 
     def download(self, page_url: str, download_url: str) -> Decision:
         return self._page_permission(page_url, download_url, Kind.DOWNLOAD, self._downloads,

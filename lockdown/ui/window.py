@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from lockdown import log
-from lockdown.policy.decide import Decider, Decision
+from lockdown.policy.decide import Decider, Decision, Kind
 from lockdown.ui.downloads import DownloadManager
 from lockdown.ui.internal_pages import blocked_page_url
 from lockdown.ui.keys import KeyAction, KeyFilter
@@ -178,7 +178,7 @@ class KioskWindow(QWidget):
 
     def _request_blocked(self, decision: Decision) -> None:
         # A main-frame request refused by the interceptor (e.g. a redirect hop): same page.
-        if decision.kind.name == "MAIN_FRAME":
+        if decision.kind is Kind.MAIN_FRAME:
             self.show_blocked(decision)
 
     def _open_popup(self, url: QUrl) -> None:
