@@ -53,6 +53,8 @@ from lockdown.ui.app import Session, demo_policy  # noqa: E402
 from lockdown.ui.downloads import DownloadManager  # noqa: E402
 from lockdown.ui.internal_pages import register_scheme  # noqa: E402
 from lockdown.ui.journal_bridge import JournalBridge  # noqa: E402
+from lockdown.ui.journal_front import JournalFront  # noqa: E402
+from lockdown.ui.journal_web import CookieMirror  # noqa: E402
 from lockdown.ui.profile import ExamProfile  # noqa: E402
 from lockdown.ui.window import KioskWindow  # noqa: E402
 
@@ -147,8 +149,8 @@ class Bench:
         self.window = KioskWindow(self.profile, decider, downloads, host_label="bench")
         session = Session(app, policy, decider, self.profile, self.window, downloads)
         self.journal = Journal(folder / "journal.sqlite3", os.urandom(32))
-        self.bridge = TimedBridge(session, self.journal, on_durable=self.durable)
-        self.bridge.start()
+        self.front = JournalFront(session, self._open_bridge, folder / "journal.sqlite3")
+        self.front.open()
         self.page = self.window.page
         self.offset_ms = 0.0
         self.latency: list[float] = []
@@ -178,6 +180,11 @@ class Bench:
         return out[0]
 
     # -- the SetValue loop ------------------------------------------------------------------
+    def _open_bridge(self, session: Session, cookies: CookieMirror) -> JournalBridge:
+        bridge = TimedBridge(session, self.journal, cookies, on_durable=self.durable)
+        bridge.start()
+        return bridge
+
     def durable(self, value: str, started: float, done: float) -> None:
         _, index, stamp = value.split("-", 2)
         page_time = float(stamp) - self.offset_ms
@@ -255,7 +262,7 @@ class Bench:
         self.stalls = progress["stalls"]
 
     def close(self) -> None:
-        self.bridge.close()
+        self.front.close()
         self.window.end_session("benchmark over")  # not the quit flow: no dialog
         import shiboken6
 

@@ -26,8 +26,7 @@ import sys
 import urllib.parse
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from lockdown.policy.aes import aes_cbc_decrypt
 
 SCHEME = "numbas"
 SCRYPT_N = 16384
@@ -125,12 +124,8 @@ def _split_link(link: str) -> tuple[str, bytes]:
 
 def _decrypt(raw: bytes, password: str, salt: str) -> str:
     iv, ciphertext = raw[:IV_BYTES], raw[IV_BYTES:]
-    decryptor = Cipher(algorithms.AES(_make_key(password, salt)), modes.CBC(iv)).decryptor()
-    padded = decryptor.update(ciphertext) + decryptor.finalize()
-    unpadder = padding.PKCS7(128).unpadder()
     try:
-        plain = unpadder.update(padded) + unpadder.finalize()
-        return plain.decode("utf-8")
+        return aes_cbc_decrypt(_make_key(password, salt), iv, ciphertext).decode("utf-8")
     except (ValueError, UnicodeDecodeError):
         raise WrongPasswordError(
             "could not decrypt the Numbas link: wrong password (or the institution's salt "

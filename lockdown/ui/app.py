@@ -108,16 +108,21 @@ def exam_protocols_needed_first(policy: Policy, options: Options) -> bool:
 def integrations(*, protocols_first: bool = True) -> list[Integration]:
     """Features that must be in place before the first request, in order.
 
-    The attempt journal is always here: the start page may be the exam itself, and its hook
-    must wrap the SCORM API before the page's scripts run.
+    The attempt journal's page hook is always here: the start page may be the exam itself, and
+    the hook must wrap the SCORM API before the page's scripts run (the journal itself opens
+    on the first answer, see :mod:`lockdown.ui.journal_front`).
     """
-    from lockdown.ui import exam_protocols, journal_bridge
+    from lockdown.ui import journal_front
 
-    return [*([exam_protocols.install] if protocols_first else []), journal_bridge.install]
+    if not protocols_first:
+        return [journal_front.install]
+    from lockdown.ui import exam_protocols
+
+    return [exam_protocols.install, journal_front.install]
 
 
 def deferred_integrations(*, protocols_first: bool = True) -> list[Integration]:
-    """Features installed once the start page has loaded (or after START_GRACE_MS).
+    """Features installed once the start page has settled (``KioskWindow.start_page_settled``).
 
     Their imports and set-up cost ~250 ms on the GUI thread, where Qt 6 also runs the request
     interceptor: installing them first would delay the start page, which must load at once.
@@ -129,9 +134,6 @@ def deferred_integrations(*, protocols_first: bool = True) -> list[Integration]:
 
     installs: list[Integration] = [environment.install, clipboard_guard.install]
     return installs + ([] if protocols_first else [exam_protocols.install])
-
-
-START_GRACE_MS = 3000
 
 
 def build_session(app: QApplication, policy: Policy) -> Session:
@@ -196,27 +198,29 @@ class _Integrations:
     """Installs a session's integrations (some once the start page is up) and undoes them."""
 
     def __init__(self, session: Session, options: Options) -> None:
-        from PySide6.QtCore import QTimer
-
         self._session = session
         self._options = options
         self._protocols_first = exam_protocols_needed_first(session.policy, options)
         self._cleanups = self._install(integrations(protocols_first=self._protocols_first))
-        self._deferred_done = False
-        session.window.page.loadFinished.connect(self._install_deferred)
-        QTimer.singleShot(START_GRACE_MS, self._install_deferred)
+        self._waiting: list[Integration] = []
+        session.window.start_page_settled.connect(self._install_deferred)
 
     def _install(self, installs: list[Integration]) -> list[Callable[[], None]]:
         return [c for install in installs if (c := install(self._session)) is not None]
 
-    def _install_deferred(self, *_: object) -> None:
-        if self._deferred_done or self._session.window.isHidden():
-            return
-        self._deferred_done = True
+    def _install_deferred(self) -> None:
         if not self._protocols_first:  # no launch argument: records the launch only
             _resolve_launch(self._session.policy, self._options)
-        self._cleanups += self._install(
-            deferred_integrations(protocols_first=self._protocols_first))
+        self._waiting = deferred_integrations(protocols_first=self._protocols_first)
+        self._install_next()
+
+    def _install_next(self) -> None:
+        """One deferred integration per event-loop turn: input and paint get in between."""
+        from PySide6.QtCore import QTimer
+
+        if self._waiting and not self._session.window.isHidden():
+            self._cleanups += self._install([self._waiting.pop(0)])
+            QTimer.singleShot(0, self._install_next)
 
     def undo(self) -> None:
         for cleanup in reversed(self._cleanups):

@@ -1,11 +1,12 @@
 """Wires the attempt journal (``lockdown.journal``) into a running session.
 
-``install(session)`` is the session integration (see ``lockdown.ui.app.integrations``). It opens
-this OS user's journal (quarantine notices are shown and logged), injects the page-side hook, feeds
-what the hook sees to :class:`~lockdown.journal.capture.Capture` (durable before the handler
-returns), runs the :class:`~lockdown.journal.sender.Sender` with cookies mirrored from the WebEngine
-cookie store (and, for a session restored from disk, its cookie database), shows the "not saved
-yet" banner, and tells the quit flow how many answers wait.
+:mod:`lockdown.ui.journal_front` hooks the pages before the first request and calls
+:func:`open_bridge` when the journal is first needed. It opens this OS user's journal (quarantine
+notices are shown and logged), feeds what the hook sees to
+:class:`~lockdown.journal.capture.Capture` (durable before the handler returns), runs the
+:class:`~lockdown.journal.sender.Sender` with cookies mirrored from the WebEngine cookie store (and,
+for a session restored from disk, its cookie database), shows the "not saved yet" banner, and tells
+the quit flow how many answers wait.
 
 Opened elsewhere. When the LMS gives the attempt to a newer window or device -- the Numbas
 provider says so on its websocket (``current_uid`` differs from this window's ``uid``), the demo
@@ -39,14 +40,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
-from PySide6.QtWebChannel import QWebChannel
-from PySide6.QtWebEngineCore import QWebEnginePage
 from PySide6.QtWidgets import QLabel
 
 from lockdown import log, paths
@@ -74,13 +72,7 @@ from lockdown.ui.banner import (
     place_above_page,
     unsaved_text,
 )
-from lockdown.ui.journal_web import (
-    CookieMirror,
-    JournalChannel,
-    drain_subframes,
-    install_scripts,
-    serve,
-)
+from lockdown.ui.journal_web import CookieMirror
 
 if TYPE_CHECKING:
     from lockdown.ui.app import Session
@@ -200,6 +192,7 @@ class JournalBridge(QObject):
         self,
         session: Session,
         journal: Journal,
+        cookies: CookieMirror,
         *,
         options: SenderOptions | None = None,
         clock: Callable[[], float] = time.time,
@@ -211,7 +204,6 @@ class JournalBridge(QObject):
         self._clock = clock
         self._delay_s = float(session.policy.unsaved_banner_delay_s)
         self._kicked = _Kicked()
-        self._channels: list[tuple[QWebChannel, JournalChannel]] = []
         self._refusals = 0
         self._pending = -1
         self._oldest: float | None = None
@@ -221,10 +213,7 @@ class JournalBridge(QObject):
         self._closed = False
         self._user_agent = session.profile.profile.httpUserAgent()
         self._providers = session.profile.interceptor.header_providers
-        profile = session.profile.profile
-        self.cookies = CookieMirror(
-            profile.cookieStore(), Path(profile.persistentStoragePath()) / "Cookies", clock
-        )
+        self.cookies = cookies
         self._http = browserless_session()
         watched: list[ReplayAdapter] = [
             _WatchedAdapter(a, self.endpoint_kicked.emit, self.resend_acked.emit)
@@ -260,14 +249,10 @@ class JournalBridge(QObject):
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
-        """Hook the pages, show what the journal found, then start resending (after the cookie
-        store has loaded: a resend of a previous session's answers needs the session cookie)."""
-        window = self.session.window
-        install_scripts(self.session.profile.profile)
-        self.serve(window.page)
-        window.popup_page_created.connect(self.serve)
-        place_above_page(window, self.kicked_banner, self.unsaved_banner, self.notice_banner)
-        window.set_pending_answers(self.pending_for_quit)
+        """Show what the journal found, then start resending (after the cookie store has loaded:
+        a resend of a previous session's answers needs the session cookie)."""
+        place_above_page(self.session.window, self.kicked_banner, self.unsaved_banner,
+                         self.notice_banner)
         self._show_notices()
         self._refresh(recount=True)
         self._ticker.start()
@@ -293,15 +278,6 @@ class JournalBridge(QObject):
         if not self.resender.is_alive():  # never close the file under a request still running
             self.journal.close()
             self._http.close()
-
-    def serve(self, page: QWebEnginePage) -> None:
-        """Give a page (the main one, each popup) the channel to this bridge."""
-        channel, endpoint = serve(page, self.handle_payload, self.drain_subframes)
-        self._channels.append((channel, endpoint))
-        page.destroyed.connect(lambda *_: self._forget(channel))
-
-    def _forget(self, channel: QWebChannel) -> None:
-        self._channels = [c for c in self._channels if c[0] is not channel]
 
     # -- messages from pages ----------------------------------------------------------------
     def handle_payload(self, frame_url: str, payload: str) -> CaptureOutcome | None:
@@ -333,10 +309,6 @@ class JournalBridge(QObject):
             self._failed(exc)
             return None
         return outcome
-
-    def drain_subframes(self, page: QWebEnginePage) -> None:
-        """Collect entries that subframes keep in their isolated world (no channel there)."""
-        drain_subframes(page, self.handle_payload)
 
     def _after(self, frame_url: str, message: Mapping[str, Any], outcome: CaptureOutcome) -> None:
         origin = origin_of(frame_url)
@@ -540,8 +512,8 @@ class JournalBridge(QObject):
             log.event("journal.notice_shown", text, level=WARNING, count=len(notices))
 
 
-def install(session: Session) -> Callable[[], None] | None:
-    """The session integration: the attempt journal for this OS user, or a clear warning."""
+def open_bridge(session: Session, cookies: CookieMirror) -> JournalBridge | None:
+    """This OS user's journal, started; or None with a clear warning (log and status strip)."""
     try:
         key = load_key(paths.data_dir())
         journal = Journal(paths.journal_path(), key.secret)
@@ -553,11 +525,11 @@ def install(session: Session) -> Callable[[], None] | None:
         return None
     log.event("journal.opened", "answer journal opened", path=str(journal.path),
               key=key.source, pending=journal.pending_count())
-    bridge = JournalBridge(session, journal)
+    bridge = JournalBridge(session, journal, cookies)
     try:
         bridge.start()
     except JournalError as exc:
         bridge.close()
         log.event("journal.unavailable", str(exc), level=ERROR, error=str(exc))
         return None
-    return bridge.close
+    return bridge

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from PySide6.QtCore import QPoint, Qt, QUrl, Signal
+from PySide6.QtCore import QPoint, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWebEngineCore import QWebEnginePage
 from PySide6.QtWebEngineWidgets import QWebEngineView
@@ -32,6 +32,9 @@ from lockdown.ui.page import ExamPage
 from lockdown.ui.profile import ExamProfile
 from lockdown.ui.quit_flow import QuitFlow
 
+#: How long work that waits for the start page (see ``KioskWindow.start_page_settled``) waits
+#: at most, e.g. when the network is down at start.
+START_GRACE_MS = 3000
 ZOOM_STEPS = (0.5, 0.67, 0.75, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
 _EDIT_ACTIONS = (
     ("Cut", QWebEnginePage.WebAction.Cut),
@@ -75,6 +78,10 @@ class KioskWindow(QWidget):
 
     #: A popup window got its own page (integrations that serve pages, e.g. the journal bridge).
     popup_page_created = Signal(QWebEnginePage)
+    #: Once per session: the start page has loaded, or START_GRACE_MS passed without it. Work
+    #: that can wait (environment checks, opening the attempt journal) waits for this: Qt 6 runs
+    #: the request interceptor on the GUI thread, so anything done there first delays the page.
+    start_page_settled = Signal()
 
     def __init__(self, exam_profile: ExamProfile, decider: Decider, downloads: DownloadManager,
                  host_label: str, pending_answers: Callable[[], int] = lambda: 0) -> None:
@@ -85,6 +92,7 @@ class KioskWindow(QWidget):
         self._decider = decider
         self._policy = decider.policy
         self._ending = False
+        self._settled = False
         self._quit_flow = QuitFlow(self, self._policy, pending_answers)
         self.view = QWebEngineView(self)
         self.page = ExamPage(exam_profile.profile, decider, self.view)
@@ -118,6 +126,7 @@ class KioskWindow(QWidget):
         self.page.loadStarted.connect(self._load_started)
         self.page.loadProgress.connect(self.progress.setValue)
         self.page.loadFinished.connect(self._load_finished)
+        self.page.loadFinished.connect(self._settle)
         self.page.urlChanged.connect(self._url_changed)
         self.page.titleChanged.connect(
             lambda title: log.event("title.changed", "page title", title=title[:200]))
@@ -146,6 +155,12 @@ class KioskWindow(QWidget):
         self.setGeometry(self.screen().geometry())
         self.showFullScreen()
         self.view.setFocus()  # keys go to the page from the first moment
+        QTimer.singleShot(START_GRACE_MS, self._settle)
+
+    def _settle(self, *_: object) -> None:
+        if not self._settled and not self._ending:
+            self._settled = True
+            self.start_page_settled.emit()
 
     # -- navigation -------------------------------------------------------------------------
     def load(self, url: str) -> None:

@@ -37,11 +37,11 @@ NO_KEYRING = FailKeyring()  # type: ignore[no-untyped-call]  # what the app gets
 
 
 def require_wiring() -> None:
-    from lockdown.ui import journal_bridge
+    from lockdown.ui import journal_front
     from lockdown.ui.app import integrations
 
-    if journal_bridge.install not in integrations():
-        pytest.fail("lockdown.ui.journal_bridge.install is not in lockdown.ui.app.integrations()"
+    if journal_front.install not in integrations():
+        pytest.fail("lockdown.ui.journal_front.install is not in lockdown.ui.app.integrations()"
                     " (it must be there, before the first request: the hook has to be in the"
                     " first exam page and the cookie database read before Chromium opens it)")
 

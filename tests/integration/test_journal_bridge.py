@@ -24,7 +24,7 @@ from lockdown.demo.site import DemoSite
 from lockdown.journal.keys import load_key
 from lockdown.journal.sender import Backoff, PassResult
 from lockdown.journal.store import Journal
-from lockdown.ui import journal_bridge
+from lockdown.ui import journal_bridge, journal_front
 from lockdown.ui.app import Session
 from lockdown.ui.banner import Banner, unsaved_text
 from lockdown.ui.journal_bridge import JournalBridge, SenderOptions, browserless_session
@@ -49,8 +49,16 @@ class Bridged:
         session = Session(app, browser.decider.policy, browser.decider, browser.profile,
                           browser.window, browser.downloads)
         self.journal = Journal(journal_path, os.urandom(32))
-        self.bridge = JournalBridge(session, self.journal, options=options)
-        self.bridge.start()
+
+        def open_journal(session: Session, cookies: CookieMirror) -> JournalBridge:
+            bridge = JournalBridge(session, self.journal, cookies, options=options)
+            bridge.start()
+            return bridge
+
+        self.front = journal_front.JournalFront(session, open_journal, journal_path)
+        bridge = self.front.open()
+        assert bridge is not None
+        self.bridge = bridge
 
     def values(self, key: str) -> list[str]:
         return [e.value for e in self.journal.entries() if e.key == key]
@@ -88,8 +96,9 @@ def login(browser: Browser, site: DemoSite) -> None:
                        and e.get("title") == pages.TITLE_COURSE)
 
 
-def open_exam(browser: Browser, site: DemoSite) -> None:
-    login(browser, site)
+def open_exam(browser: Browser, site: DemoSite, *, logged_in: bool = False) -> None:
+    if not logged_in:
+        login(browser, site)
     assert browser.load(site.exam_url)
     browser.qtbot.waitUntil(lambda: browser.js(
         f"(() => {{ try {{ return {SCO}.document.documentElement.dataset.examReady"
@@ -320,7 +329,7 @@ def test_popup_windows_are_bridged_too(bridged: Callable[..., Bridged], site: De
 
 
 def test_install_shows_a_quarantined_journal_and_starts_anyway(
-        make_browser: Callable[..., Browser], tmp_path: Path,
+        make_browser: Callable[..., Browser], site: DemoSite, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     data = tmp_path / "data"
     data.mkdir(mode=0o700)
@@ -331,9 +340,10 @@ def test_install_shows_a_quarantined_journal_and_starts_anyway(
     browser = make_browser()
     app = QApplication.instance()
     assert isinstance(app, QApplication)
-    cleanup = journal_bridge.install(Session(app, browser.decider.policy, browser.decider,
-                                             browser.profile, browser.window, browser.downloads))
-    assert cleanup is not None
+    cleanup = journal_front.install(Session(app, browser.decider.policy, browser.decider,
+                                            browser.profile, browser.window, browser.downloads))
+    assert not browser.events.named("journal.opened")  # not before the start page is up
+    assert browser.load(f"{site.base_url}")  # the damaged file may hold answers: opened now
     try:
         notice = browser.window.findChild(Banner, "journalNoticeBanner")
         assert isinstance(notice, Banner) and notice.text is not None
@@ -397,3 +407,39 @@ def test_the_sender_keeps_no_cookies_of_its_own(site: DemoSite) -> None:
                           timeout=10)
         assert answer.status_code == 303 and "MoodleSession" in answer.headers["Set-Cookie"]
         assert len(http.cookies) == 0
+
+
+def test_the_journal_opens_at_the_first_answer_and_keeps_it(
+        make_browser: Callable[..., Browser], site: DemoSite, tmp_path: Path) -> None:
+    """Start-up never pays for the journal; the first answer opens it and is still durable
+    before the page's call returns."""
+    browser = make_browser()
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    session = Session(app, browser.decider.policy, browser.decider, browser.profile,
+                      browser.window, browser.downloads)
+    journal = Journal(tmp_path / "journal.sqlite3", os.urandom(32))
+    opened: list[JournalBridge] = []
+
+    def open_journal(session: Session, cookies: CookieMirror) -> JournalBridge:
+        bridge = JournalBridge(session, journal, cookies, options=FAST)
+        bridge.start()
+        opened.append(bridge)
+        return bridge
+
+    front = journal_front.JournalFront(session, open_journal, tmp_path / "journal.sqlite3")
+    browser.window.start_page_settled.connect(front.open_if_pending)
+    try:
+        login(browser, site)
+        assert opened == []  # pages without answers: nothing opened, nothing pending
+        open_exam(browser, site, logged_in=True)
+        seen: list[list[str]] = []
+        browser.page.runJavaScript(f"{SCO}.demoExam.answer(1, 'first')", 0,
+                                   lambda _r: seen.append(
+                                       [e.value for e in journal.entries()
+                                        if e.key == RESPONSE.format(0)]))
+        browser.qtbot.waitUntil(lambda: bool(seen))
+        assert len(opened) == 1 and seen[0][-1:] == ["first"]
+        assert front.pending_for_quit() == 0  # the page's own save was acknowledged
+    finally:
+        front.close()

@@ -17,7 +17,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lockdown.policy.rules import RuleError, UrlRule, match_rules
-from lockdown.policy.urls import Url, UrlError, parse_url
+from lockdown.policy.urls import _CANONICAL_RE, Url, UrlError, _parse_full, parse_url
 
 PROPS = settings(derandomize=True, database=None, deadline=None, max_examples=250)
 FUZZ = settings(derandomize=True, database=None, deadline=None, max_examples=700)
@@ -269,6 +269,44 @@ def test_parsing_is_idempotent(scheme: str, rest: str) -> None:
     assert again == url
     assert str(again) == str(url)
     assert parse_url(url.without_fragment()).without_fragment() == url.without_fragment()
+
+
+# ----------------------------------------------------------------------- the canonical fast path
+
+CANONICALISH = st.lists(
+    st.one_of(st.sampled_from([*"/?#.:%'\\", "..", "/./", "/../", "%41", "0x7f", "xn--",
+                               "127.0.0.1", ":8080", ":99999", ":0080", "a..b", "é"]),
+              st.characters(min_codepoint=0x21, max_codepoint=0x7E)),
+    max_size=24,
+).map("".join)
+
+
+def _full_or_error(raw: str) -> Url | str:
+    try:
+        return _parse_full(raw)
+    except UrlError as exc:
+        return str(exc)
+
+
+@FUZZ
+@given(st.sampled_from(["http://", "https://", "ws://", "wss://", "http://moodle.ac.uk"]),
+       CANONICALISH)
+def test_the_canonical_fast_path_gives_what_the_full_parser_gives(prefix: str, rest: str) -> None:
+    raw = prefix + rest
+    try:
+        ours: Url | str = parse_url(raw)
+    except UrlError as exc:
+        ours = str(exc)
+    assert ours == _full_or_error(raw), raw
+
+
+def test_the_fast_path_takes_the_urls_chromium_sends() -> None:
+    """The speed-up only counts if the interceptor's typical URLs really take it."""
+    for raw in ("https://moodle.example.ac.uk/mod/quiz/attempt.php?attempt=12&cmid=3&page=1",
+                "http://127.0.0.1:8123/theme/yui_combo.php?3.18.1/event-mouseenter/x.js&m/1/a",
+                "wss://numbas.example.ac.uk/ws/attempt/5/"):
+        assert _CANONICAL_RE.fullmatch(raw), raw
+        assert parse_url(raw) == _parse_full(raw)
 
 
 # ----------------------------------------------------------------------- fuzz: only our errors

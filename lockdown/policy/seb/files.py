@@ -28,9 +28,7 @@ import hmac
 import zlib
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
+from lockdown.policy.aes import aes_cbc_decrypt
 from lockdown.policy.seb.config_key import config_key
 from lockdown.policy.seb.errors import (
     SebFormatError,
@@ -130,11 +128,8 @@ def decrypt_rncryptor(blob: bytes, password: str) -> bytes:
         raise SebWrongPassword(
             "wrong password for this configuration file (or the file is corrupted)"
         )
-    decryptor = Cipher(algorithms.AES(_pbkdf2(password, enc_salt)), modes.CBC(iv)).decryptor()
-    padded = decryptor.update(ciphertext) + decryptor.finalize()
-    unpadder = padding.PKCS7(128).unpadder()
     try:
-        return unpadder.update(padded) + unpadder.finalize()
+        return aes_cbc_decrypt(_pbkdf2(password, enc_salt), iv, ciphertext)
     except ValueError:
         # The HMAC matched, so the password is right: the writer produced bad padding.
         raise SebFormatError("the decrypted configuration has invalid padding") from None
