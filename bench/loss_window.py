@@ -54,7 +54,6 @@ from lockdown.ui.downloads import DownloadManager  # noqa: E402
 from lockdown.ui.internal_pages import register_scheme  # noqa: E402
 from lockdown.ui.journal_bridge import JournalBridge  # noqa: E402
 from lockdown.ui.journal_front import JournalFront  # noqa: E402
-from lockdown.ui.journal_web import CookieMirror  # noqa: E402
 from lockdown.ui.profile import ExamProfile  # noqa: E402
 from lockdown.ui.window import KioskWindow  # noqa: E402
 
@@ -180,8 +179,8 @@ class Bench:
         return out[0]
 
     # -- the SetValue loop ------------------------------------------------------------------
-    def _open_bridge(self, session: Session, cookies: CookieMirror) -> JournalBridge:
-        bridge = TimedBridge(session, self.journal, cookies, on_durable=self.durable)
+    def _open_bridge(self, session: Session) -> JournalBridge:
+        bridge = TimedBridge(session, self.journal, on_durable=self.durable)
         bridge.start()
         return bridge
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import signal
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
     from lockdown.cli import Options
     from lockdown.demo.site import DemoSite
+    from lockdown.ui.cookies import CookieMirror
     from lockdown.ui.downloads import DownloadManager
     from lockdown.ui.profile import ExamProfile
     from lockdown.ui.window import KioskWindow
@@ -92,6 +94,16 @@ class Session:
     #: Set by an integration to restart the app with these arguments once the session is over
     #: (a new SEB configuration from an in-page seb:// link).
     restart_args: list[str] | None = None
+    #: The profile's cookies, for the features that send requests with the student's session;
+    #: mirrored from before the first page loads.
+    cookies: CookieMirror = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        from lockdown.ui.cookies import CookieMirror
+
+        profile = self.profile.profile
+        self.cookies = CookieMirror(profile.cookieStore(),
+                                    Path(profile.persistentStoragePath()) / "Cookies")
 
 
 #: An integration (exam protocols, environment checks, attempt journal) plugs into a session
@@ -121,19 +133,22 @@ def integrations(*, protocols_first: bool = True) -> list[Integration]:
     return [exam_protocols.install, journal_front.install]
 
 
-def deferred_integrations(*, protocols_first: bool = True) -> list[Integration]:
+def deferred_integrations(options: Options, *, protocols_first: bool) -> list[Integration]:
     """Features installed once the start page has settled (``KioskWindow.start_page_settled``).
 
-    Their imports and set-up cost ~250 ms on the GUI thread, where Qt 6 also runs the request
+    Their imports and set-up cost ~150 ms on the GUI thread, where Qt 6 also runs the request
     interceptor: installing them first would delay the start page, which must load at once.
     The environment guard (crash repair, keyboard grab, checks) still replaces the page with
     the check view as soon as a check the policy sets to deny has run. Without a Numbas link or
-    SEB keys the exam protocols only handle in-page seb:// links, which can wait for the page.
+    SEB keys the exam protocols only handle in-page seb:// links: those are claimed here, and
+    their machinery loads at the first one (:mod:`lockdown.ui.inpage_seb`).
     """
-    from lockdown.ui import clipboard_guard, environment, exam_protocols
+    from lockdown.ui import clipboard_guard, environment, inpage_seb
 
     installs: list[Integration] = [environment.install, clipboard_guard.install]
-    return installs + ([] if protocols_first else [exam_protocols.install])
+    if not protocols_first:
+        installs.append(functools.partial(inpage_seb.install, options=options))
+    return installs
 
 
 def build_session(app: QApplication, policy: Policy) -> Session:
@@ -209,9 +224,8 @@ class _Integrations:
         return [c for install in installs if (c := install(self._session)) is not None]
 
     def _install_deferred(self) -> None:
-        if not self._protocols_first:  # no launch argument: records the launch only
-            _resolve_launch(self._session.policy, self._options)
-        self._waiting = deferred_integrations(protocols_first=self._protocols_first)
+        self._waiting = deferred_integrations(self._options,
+                                              protocols_first=self._protocols_first)
         self._install_next()
 
     def _install_next(self) -> None:

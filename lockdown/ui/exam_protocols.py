@@ -48,7 +48,6 @@ from PySide6.QtCore import QDateTime, QObject, Qt, QTimer, QUrl, Signal
 from PySide6.QtNetwork import QNetworkCookie
 from PySide6.QtWebEngineCore import (
     QWebEngineScript,
-    QWebEngineSettings,
     QWebEngineUrlRequestInfo,
 )
 from PySide6.QtWidgets import QMessageBox
@@ -73,7 +72,7 @@ from lockdown.policy.decide import Kind
 from lockdown.policy.numbas import NumbasLaunch, basic_auth_header
 from lockdown.policy.seb.errors import SebError
 from lockdown.policy.seb.hashes import seb_request_headers
-from lockdown.policy.seb.links import SebLink, SebLinkError, parse_seb_link
+from lockdown.policy.seb.links import SEB_SCHEMES, SebLink, SebLinkError, parse_seb_link
 from lockdown.ui.numbas_password import (
     Asker,
     LaunchCancelled,
@@ -88,9 +87,9 @@ if TYPE_CHECKING:
     import http.cookiejar
 
     from lockdown.ui.app import Session
+    from lockdown.ui.cookies import CookieMirror
 
 WARNING = 30
-SEB_SCHEMES = ("seb", "sebs")
 SCRIPT_NAME = "lockdown-seb-api"
 EXIT_RESTART_FAILED = 1
 
@@ -311,49 +310,21 @@ def seb_api_script(config_key: str, browser_exam_key: str) -> QWebEngineScript:
 # --------------------------------------------------------------------------- cookies
 
 
-class CookieMirror(QObject):
-    """The profile's cookies, kept in Python (Qt's cookie store has no synchronous read)."""
+def carried_cookies(mirror: CookieMirror) -> tuple[CarriedCookie, ...]:
+    """The session's cookies as they travel to a restarted app (see :class:`SebLinks`)."""
+    return tuple(
+        CarriedCookie(name=c.name, value=c.value, domain=c.domain, path=c.path,
+                      secure=c.secure, http_only=c.http_only,
+                      expires=None if c.expires is None else int(c.expires))
+        for c in mirror.snapshot()
+    )
 
-    def __init__(self, session: Session) -> None:
-        super().__init__()
-        self._store = session.profile.profile.cookieStore()
-        self._cookies: dict[tuple[bytes, str, str], QNetworkCookie] = {}
-        self._store.cookieAdded.connect(self._added)
-        self._store.cookieRemoved.connect(self._removed)
-        self._store.loadAllCookies()
 
-    @staticmethod
-    def _key(cookie: QNetworkCookie) -> tuple[bytes, str, str]:
-        return bytes(cookie.name().data()), cookie.domain(), cookie.path()
-
-    def _added(self, cookie: QNetworkCookie) -> None:
-        self._cookies[self._key(cookie)] = QNetworkCookie(cookie)
-
-    def _removed(self, cookie: QNetworkCookie) -> None:
-        self._cookies.pop(self._key(cookie), None)
-
-    def carried(self) -> tuple[CarriedCookie, ...]:
-        out = []
-        for cookie in self._cookies.values():
-            expiry = cookie.expirationDate()
-            out.append(CarriedCookie(
-                name=bytes(cookie.name().data()).decode("latin-1"),
-                value=bytes(cookie.value().data()).decode("latin-1"),
-                domain=cookie.domain(), path=cookie.path() or "/",
-                secure=cookie.isSecure(), http_only=cookie.isHttpOnly(),
-                expires=None if cookie.isSessionCookie() or not expiry.isValid()
-                else int(expiry.toSecsSinceEpoch()),
-            ))
-        return tuple(out)
-
-    def jar(self) -> list[http.cookiejar.Cookie]:
-        return [make_cookie(name=c.name, value=c.value, domain=c.domain, path=c.path,
-                            secure=c.secure, http_only=c.http_only, expires=c.expires)
-                for c in self.carried()]
-
-    def disconnect_store(self) -> None:
-        self._store.cookieAdded.disconnect(self._added)
-        self._store.cookieRemoved.disconnect(self._removed)
+def cookie_jar(mirror: CookieMirror) -> list[http.cookiejar.Cookie]:
+    """The session's cookies for a request the app makes itself (fetching a .seb file)."""
+    return [make_cookie(name=c.name, value=c.value, domain=c.domain, path=c.path,
+                        secure=c.secure, http_only=c.http_only, expires=c.expires)
+            for c in carried_cookies(mirror)]
 
 
 def restore_cookies(session: Session, cookies: tuple[CarriedCookie, ...]) -> None:
@@ -395,12 +366,11 @@ class SebLinks(QObject):
     #: The restart command line is ready; the session is ending to run it.
     ready = Signal(list)
 
-    def __init__(self, session: Session, context: LaunchContext, cookies: CookieMirror,
+    def __init__(self, session: Session, context: LaunchContext,
                  ask: Asker = ask_password_dialog) -> None:
         super().__init__()
         self._session = session
         self._context = context
-        self._cookies = cookies
         self._ask = ask
         self._busy = False
         self.restart_args: list[str] | None = None
@@ -429,7 +399,7 @@ class SebLinks(QObject):
         self._session.window.status.message.setText("Downloading the exam configuration…")
         log.event("seb.link", "fetching a SEB configuration",
                   url=link.config_url.split("?", 1)[0])
-        jar = self._cookies.jar()
+        jar = cookie_jar(self._session.cookies)
         threading.Thread(target=self._fetch, args=(link, jar), daemon=True,
                          name="seb-config-fetch").start()
 
@@ -467,7 +437,7 @@ class SebLinks(QObject):
             self.failed.emit(str(exc))
             return
         bundle = ReconfigureBundle(payload, source, password, link.start_url_query,
-                                   self._cookies.carried())
+                                   carried_cookies(self._session.cookies))
         path = write_bundle(bundle, paths.data_dir() / "reconfigure")
         self.restart_args = [*options.restart_args, "--reconfigure", str(path)]
         log.event("seb.reconfigure", "restarting with a new SEB configuration", source=source,
@@ -522,13 +492,11 @@ class Protocols:
     """What :func:`install_protocols` plugged in (tests drive ``links`` directly)."""
 
     links: SebLinks
-    cookies: CookieMirror
     undo: list[Callable[[], None]]
 
     def cleanup(self) -> None:
         for step in reversed(self.undo):
             step()
-        self.cookies.disconnect_store()
 
 
 def install_protocols(session: Session, context: LaunchContext,
@@ -556,20 +524,17 @@ def install_protocols(session: Session, context: LaunchContext,
         profile.profile.setHttpUserAgent(seb_user_agent(profile.engine_user_agent, policy))
         log.event("seb.session", "SEB compatibility on", config_key=policy.seb_config_key,
                   user_agent=profile.profile.httpUserAgent())
-    cookies = CookieMirror(session)
-    links = SebLinks(session, context, cookies, ask)
+    links = seb_links(session, context, ask)
+    session.window.page.claim_schemes(SEB_SCHEMES, links.handle)
+    return Protocols(links, undo)
+
+
+def seb_links(session: Session, context: LaunchContext,
+              ask: Asker = ask_password_dialog) -> SebLinks:
+    """The in-page link handler of a session; the session ends once a restart is ready."""
+    links = SebLinks(session, context, ask)
     links.ready.connect(lambda _args: session.window.end_session("reconfigure"))
-    page = session.window.page
-    for scheme in SEB_SCHEMES:
-        page.scheme_handlers[scheme] = links.handle
-    # Qt's default lets a link with an unknown scheme reach acceptNavigationRequest only after a
-    # user gesture and silently drops the rest; Moodle reconfigures with a scripted
-    # location.replace('sebs://...'). With this policy every such navigation reaches the page's
-    # gate, which hands seb:/sebs: to us and refuses (and logs) any other scheme, so nothing is
-    # ever passed to the OS (Qt opens an external URL only when the gate accepts it).
-    page.settings().setUnknownUrlSchemePolicy(
-        QWebEngineSettings.UnknownUrlSchemePolicy.AllowAllUnknownUrlSchemes)
-    return Protocols(links, cookies, undo)
+    return links
 
 
 def install(session: Session) -> Callable[[], None] | None:

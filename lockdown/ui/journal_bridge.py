@@ -72,7 +72,6 @@ from lockdown.ui.banner import (
     place_above_page,
     unsaved_text,
 )
-from lockdown.ui.journal_web import CookieMirror
 
 if TYPE_CHECKING:
     from lockdown.ui.app import Session
@@ -192,7 +191,6 @@ class JournalBridge(QObject):
         self,
         session: Session,
         journal: Journal,
-        cookies: CookieMirror,
         *,
         options: SenderOptions | None = None,
         clock: Callable[[], float] = time.time,
@@ -213,7 +211,7 @@ class JournalBridge(QObject):
         self._closed = False
         self._user_agent = session.profile.profile.httpUserAgent()
         self._providers = session.profile.interceptor.header_providers
-        self.cookies = cookies
+        self.cookies = session.cookies
         self._http = browserless_session()
         watched: list[ReplayAdapter] = [
             _WatchedAdapter(a, self.endpoint_kicked.emit, self.resend_acked.emit)
@@ -512,7 +510,7 @@ class JournalBridge(QObject):
             log.event("journal.notice_shown", text, level=WARNING, count=len(notices))
 
 
-def open_bridge(session: Session, cookies: CookieMirror) -> JournalBridge | None:
+def open_bridge(session: Session) -> JournalBridge | None:
     """This OS user's journal, started; or None with a clear warning (log and status strip)."""
     try:
         key = load_key(paths.data_dir())
@@ -525,7 +523,7 @@ def open_bridge(session: Session, cookies: CookieMirror) -> JournalBridge | None
         return None
     log.event("journal.opened", "answer journal opened", path=str(journal.path),
               key=key.source, pending=journal.pending_count())
-    bridge = JournalBridge(session, journal, cookies)
+    bridge = JournalBridge(session, journal)
     try:
         bridge.start()
     except JournalError as exc:

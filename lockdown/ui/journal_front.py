@@ -1,7 +1,7 @@
 """The attempt journal's front: in place before the first request, the journal opened on need.
 
 The page hook must be in every page from the very first request (the start page may be the exam
-itself), and the cookie database must be read before Chromium opens it. Those are cheap. Opening
+itself). That is cheap. Opening
 the journal is not: the OS keyring, the store's HMAC checks and the sender's HTTP stack cost about
 a quarter of a second on the GUI thread (where Qt 6 also runs the request interceptor) and ~30 MiB.
 So :class:`JournalFront` hooks the pages and opens the journal (:mod:`lockdown.ui.journal_bridge`)
@@ -22,7 +22,7 @@ from PySide6.QtWebEngineCore import QWebEnginePage
 
 from lockdown import paths
 from lockdown.journal.peek import may_have_pending
-from lockdown.ui.journal_web import CookieMirror, JournalChannel, drain_subframes, install_scripts
+from lockdown.ui.journal_web import JournalChannel, drain_subframes, install_scripts
 from lockdown.ui.journal_web import serve as serve_page
 
 if TYPE_CHECKING:
@@ -32,13 +32,13 @@ if TYPE_CHECKING:
 
 #: Opens this session's journal bridge (started), or None when the journal cannot be kept (it has
 #: said why, in the log and the status strip).
-BridgeOpener = Callable[["Session", CookieMirror], "JournalBridge | None"]
+BridgeOpener = Callable[["Session"], "JournalBridge | None"]
 
 
-def open_app_bridge(session: Session, cookies: CookieMirror) -> JournalBridge | None:
+def open_app_bridge(session: Session) -> JournalBridge | None:
     from lockdown.ui.journal_bridge import open_bridge
 
-    return open_bridge(session, cookies)
+    return open_bridge(session)
 
 
 class JournalFront:
@@ -52,10 +52,7 @@ class JournalFront:
         self._opened = False
         self.bridge: JournalBridge | None = None
         self._channels: list[tuple[QWebChannel, JournalChannel]] = []
-        profile = session.profile.profile
-        self.cookies = CookieMirror(profile.cookieStore(),
-                                    Path(profile.persistentStoragePath()) / "Cookies")
-        install_scripts(profile)
+        install_scripts(session.profile.profile)
         self.serve(session.window.page)
         session.window.popup_page_created.connect(self.serve)
         session.window.set_pending_answers(self.pending_for_quit)
@@ -64,7 +61,7 @@ class JournalFront:
         """The journal bridge, opened (once) now if it is not yet."""
         if not self._opened:
             self._opened = True
-            self.bridge = self._open_journal(self._session, self.cookies)
+            self.bridge = self._open_journal(self._session)
         return self.bridge
 
     def open_if_pending(self) -> None:

@@ -81,6 +81,18 @@ class ExamPage(QWebEnginePage):
         self.desktopMediaRequested.connect(self._on_desktop_media)
         self.registerProtocolHandlerRequested.connect(self._on_protocol_handler)
 
+    def claim_schemes(self, schemes: tuple[str, ...], handler: Callable[[str], None]) -> None:
+        """Main-frame links of ``schemes`` go to ``handler`` (which must defer its work)."""
+        for scheme in schemes:
+            self.scheme_handlers[scheme] = handler
+        # Qt's default lets a link with an unknown scheme reach acceptNavigationRequest only after
+        # a user gesture and silently drops the rest; Moodle reconfigures with a scripted
+        # location.replace('sebs://...'). With this policy every such navigation reaches the
+        # gate below, which hands claimed schemes over and refuses (and logs) any other, so
+        # nothing is ever passed to the OS (Qt opens an external URL only when the gate accepts).
+        self.settings().setUnknownUrlSchemePolicy(
+            QWebEngineSettings.UnknownUrlSchemePolicy.AllowAllUnknownUrlSchemes)
+
     # -- navigations ------------------------------------------------------------------------
     def acceptNavigationRequest(self, url: QUrl | str,
                                 navigation_type: QWebEnginePage.NavigationType,

@@ -27,8 +27,8 @@ from lockdown.journal.store import Journal
 from lockdown.ui import journal_bridge, journal_front
 from lockdown.ui.app import Session
 from lockdown.ui.banner import Banner, unsaved_text
+from lockdown.ui.cookies import CookieMirror
 from lockdown.ui.journal_bridge import JournalBridge, SenderOptions, browserless_session
-from lockdown.ui.journal_web import CookieMirror
 from tests.integration.conftest import Browser
 
 FAST = SenderOptions(grace_s=0.3, poll_s=0.3, timeout_s=3.0,
@@ -50,8 +50,8 @@ class Bridged:
                           browser.window, browser.downloads)
         self.journal = Journal(journal_path, os.urandom(32))
 
-        def open_journal(session: Session, cookies: CookieMirror) -> JournalBridge:
-            bridge = JournalBridge(session, self.journal, cookies, options=options)
+        def open_journal(session: Session) -> JournalBridge:
+            bridge = JournalBridge(session, self.journal, options=options)
             bridge.start()
             return bridge
 
@@ -421,8 +421,8 @@ def test_the_journal_opens_at_the_first_answer_and_keeps_it(
     journal = Journal(tmp_path / "journal.sqlite3", os.urandom(32))
     opened: list[JournalBridge] = []
 
-    def open_journal(session: Session, cookies: CookieMirror) -> JournalBridge:
-        bridge = JournalBridge(session, journal, cookies, options=FAST)
+    def open_journal(session: Session) -> JournalBridge:
+        bridge = JournalBridge(session, journal, options=FAST)
         bridge.start()
         opened.append(bridge)
         return bridge

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from lockdown.demo import pages
@@ -11,12 +12,23 @@ from tests.integration.conftest import Browser
 from tests.integration.test_allowed_flow import login
 
 
+def on_disk(path: Path, marker: bytes) -> bool:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return any(marker in f.read_bytes() for f in files)
+
+
 def test_login_survives_restart(make_browser: Callable[..., Browser], site: DemoSite) -> None:
     first = make_browser(storage="profile-a")
     login(first, site, "student")
     first.js("localStorage.setItem('lockdown-test', 'kept')")
-    # Chromium commits localStorage lazily; closing the profile flushes it.
+    # Chromium commits cookies and localStorage lazily; deleting the profile flushes them, on
+    # Chromium's own threads. The app then exits, so a restart always finds them; here the
+    # same process reopens the folder at once, so wait until both are really on disk.
+    storage = Path(first.profile.profile.persistentStoragePath())
     first.close()
+    first.qtbot.waitUntil(lambda: on_disk(storage / "Cookies", b"MoodleSessionTest")
+                          and on_disk(storage / "Local Storage", b"lockdown-test"),
+                          timeout=10_000)
 
     second = make_browser(storage="profile-a")
     assert second.load(f"{site.base_url}course/view.php?id=2")

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 MAX_LINK_LENGTH = 8192
 _SCHEMES = {"seb": "http", "sebs": "https"}
+#: The link schemes, as the app claims them in pages.
+SEB_SCHEMES = tuple(_SCHEMES)
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f\\]")
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
 _HOSTNAME = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}\.?")
