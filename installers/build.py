@@ -8,8 +8,9 @@ Steps (the CI workflow runs exactly this command on each OS):
 
 1. pack the icons (``build/icons``) and, on Windows, the version resource;
 2. PyInstaller on ``build.spec`` -> ``dist/lockdown/`` (macOS: ``dist/lockdown.app``);
-3. ``installers/smoke.py`` on the frozen binary, the same smoke test the source gets: a failing
-   build stops here, before minutes of compression;
+3. ``installers/smoke.py`` on the frozen binary, the same smoke test the e2e suite runs on the
+   source (on Linux including the keyboard scenario, on an Xvfb of its own): a failing build
+   stops here, before minutes of compression;
 4. the installer: ``.deb`` (Linux), ``.msi`` (Windows), ``.pkg`` + ``.dmg`` (macOS);
 5. ``dist/build-report.json``: sizes and durations.
 

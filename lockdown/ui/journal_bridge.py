@@ -86,6 +86,7 @@ COOKIE_SETTLE_MS = 400
 BANNER_TICK_MS = 1000
 COMPACT_EVERY_MS = 30_000
 QUIT_FLUSH_MS = 2000
+QUIT_POLL_MS = 25
 
 
 @dataclass(frozen=True)
@@ -429,15 +430,20 @@ class JournalBridge(QObject):
             if self.journal.pending_count() and not self._kicked:
                 self.resender.nudge(everything=True)
                 loop = QEventLoop()
-
-                def done(state: SenderState) -> None:
-                    if state.pending == 0:
+                # Answers get confirmed by the sender or by the page's own save (a message, no
+                # sender state): look at the journal itself, so quitting waits no longer than
+                # the confirmations take.
+                def confirmed() -> None:
+                    if self.journal.pending_count() == 0:
                         loop.quit()
 
-                self.sender_state.connect(done)
+                poll = QTimer()
+                poll.setInterval(QUIT_POLL_MS)
+                poll.timeout.connect(confirmed)
+                poll.start()
                 QTimer.singleShot(QUIT_FLUSH_MS, loop.quit)
                 loop.exec()
-                self.sender_state.disconnect(done)
+                poll.stop()
             count = self.journal.pending_count()
         except JournalError as exc:
             self._failed(exc)

@@ -16,6 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
+from installers import smoke_keyboard
 from lockdown.demo.site import DemoSite
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,15 +74,6 @@ class AppProcess:
         except psutil.NoSuchProcess:
             return []
 
-    def listening_ports(self) -> list[tuple[int, int]]:
-        """(pid, port) of every listening TCP socket owned by the app's process tree."""
-        pids = set(self.pids())
-        found = []
-        for conn in psutil.net_connections(kind="tcp"):
-            if conn.pid in pids and conn.status == psutil.CONN_LISTEN:
-                found.append((conn.pid, int(getattr(conn.laddr, "port", 0))))
-        return found
-
     def wait_exit(self, timeout: float = 30) -> int:
         code = self.proc.wait(timeout=timeout)
         self._close()
@@ -102,19 +94,11 @@ class AppProcess:
 
 @pytest.fixture(scope="session")
 def xvfb_display() -> Iterator[str]:
+    """One private Xvfb for the session (the smoke test's own: installers/smoke_keyboard.py)."""
     if shutil.which("Xvfb") is None:
         pytest.fail("Xvfb is missing: run the README's set-up command (./dev.sh test)")
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(
-        ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-        pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    yield f":{number}"
-    proc.terminate()
-    proc.wait(timeout=10)
+    with smoke_keyboard.virtual_display() as display:
+        yield display
 
 
 @pytest.fixture

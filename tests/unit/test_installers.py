@@ -25,7 +25,16 @@ from typing import Any
 import pytest
 
 import lockdown
-from installers import build, icons, pkgmeta, policy_example, prune, smoke
+from installers import (
+    build,
+    icons,
+    pkgmeta,
+    policy_example,
+    prune,
+    smoke,
+    smoke_keyboard,
+    smoke_process,
+)
 from installers.frozen import entry
 from installers.linux import deb
 from installers.macos import pkg, plist
@@ -33,6 +42,7 @@ from installers.tls_site import PAGE, UntrustedTlsSite
 from installers.windows import msi
 from lockdown.policy.config import validate
 from lockdown.policy.settings import declared_settings
+from lockdown.sanitize import DANGEROUS_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 WIX = "{http://wixtoolset.org/schemas/v4/wxs}"
@@ -464,19 +474,54 @@ def test_noise_allow_list_and_install_folder_snapshot(tmp_path: Path) -> None:
     chromium = ("[1:2:1122/175215.150866:ERROR:../../../qtwebengine/src/3rdparty/chromium/dbus/"
                 "bus.cc:408] Failed to connect to the bus: Failed to connect to socket x")
     known = ["QVulkanInstance: Failed to initialize Vulkan", chromium, ""]
-    assert smoke.unexpected_lines(known) == []
-    assert smoke.unexpected_lines(["Sandboxing disabled by user."]) == [
+    assert smoke_process.unexpected_lines(known) == []
+    assert smoke_process.unexpected_lines(["Sandboxing disabled by user."]) == [
         "Sandboxing disabled by user."]
-    assert smoke.unexpected_lines(["Sandboxing disabled by user."], sandbox_off=True) == []
-    assert smoke.unexpected_lines(["Traceback (most recent call last):"]) == [
+    assert smoke_process.unexpected_lines(["Sandboxing disabled by user."], sandbox_off=True) == []
+    assert smoke_process.unexpected_lines(["Traceback (most recent call last):"]) == [
         "Traceback (most recent call last):"]
-    assert smoke.unexpected_lines([chromium.replace("dbus/bus.cc", "other.cc")])
+    assert smoke_process.unexpected_lines([chromium.replace("dbus/bus.cc", "other.cc")])
+    mojo = ("[9:9:1122/201602.419452:ERROR:../../../qtwebengine/src/3rdparty/chromium/mojo/public/"
+            "cpp/bindings/lib/interface_endpoint_client.cc:732] Message 7 rejected by interface"
+            " blink.mojom.Widget")
+    assert smoke_process.unexpected_lines([mojo, mojo + "Host"]) == []
+    assert smoke_process.unexpected_lines([mojo + "Foo"])
+    # X11 noise only where the caller expects an X display (the keyboard scenario).
+    x11 = ["GLX: No DRI3 Extension.", "Unable to detect GPU vendor for device: Mesa/X.org"
+           " llvmpipe (LLVM 15.0.6, 256 bits) 4.5 (Compatibility Profile) Mesa 22.3.6"]
+    assert smoke_process.unexpected_lines(x11) == x11
+    assert smoke_process.unexpected_lines(x11, extra=smoke_process.X11_NOISE) == []
+    assert smoke_process.unexpected_lines(
+        ["Unable to detect GPU vendor for device: NVIDIA GeForce"],
+        extra=smoke_process.X11_NOISE)
 
     (tmp_path / "a").write_text("1", encoding="utf-8")
     before = smoke.snapshot(tmp_path)
     (tmp_path / "b").write_text("2", encoding="utf-8")
     (tmp_path / "a").write_text("11", encoding="utf-8")
     assert smoke.changed_files(before, smoke.snapshot(tmp_path)) == ["a", "b"]
+
+
+def test_stderr_interleaved_by_a_helper_is_taken_apart() -> None:
+    """Seen here: fontconfig in a renderer writes its message in pieces, and one of the app's
+    event lines lands in between (one stderr pipe for all processes)."""
+    event = '{"ts": 1.5, "level": "info", "event": "session.end", "why": "signal 15"}'
+    sorter = smoke_process.LineSorter()
+    fed = [sorter.feed(line) for line in (
+        f"Fontconfig error: {event}",
+        '{"ts": 1.6, "level": "info", "event": "app.exit", "code": 0}',
+        "Cannot load default config file: No such file: (null)",
+        "plain line {\"ts\": not json",
+    )]
+    assert [found["event"] if found else None for found, _ in fed] == [
+        "session.end", "app.exit", None, None]
+    assert [other for _, other in fed] == [
+        None, None, "Fontconfig error: Cannot load default config file: No such file: (null)",
+        'plain line {"ts": not json']
+    assert smoke_process.unexpected_lines([str(fed[2][1])], extra=smoke_process.TLS_NOISE) == []
+    assert sorter.close() is None
+    assert sorter.feed(f"half a line {event}")[0] is not None
+    assert sorter.close() == "half a line "  # never completed: reported as it is
 
 
 class _Proc:
@@ -491,8 +536,8 @@ def test_sandbox_evidence() -> None:
     namespaces = {1: "user:[1]", 2: "user:[1]", 3: "user:[9]"}
 
     def problems(*procs: _Proc) -> list[str]:
-        return smoke.sandbox_problems(procs,  # type: ignore[arg-type]
-                                      lambda path: namespaces[int(path.split("/")[2])])
+        return smoke_process.sandbox_problems(procs,  # type: ignore[arg-type]
+                                              lambda path: namespaces[int(path.split("/")[2])])
 
     browser = _Proc(1, ["lockdown"])
     unsandboxed = _Proc(2, ["QtWebEngineProcess", "--type=zygote", "--no-zygote-sandbox"])
@@ -503,20 +548,33 @@ def test_sandbox_evidence() -> None:
     assert "shares the browser's user namespace" in problems(browser, zygote)[0]
     zygote._cmdline.append("--no-sandbox")
     assert "pid 3 runs with --no-sandbox" in problems(browser, zygote)
+    helpers: list[Any] = [browser, zygote]
+    assert smoke_process.cmdlines_with(helpers, "no-sandbox") == [
+        (3, "QtWebEngineProcess --type=zygote --no-sandbox")]
 
 
+#: A stand-in for the app with the same outside behaviour (log events, a helper process, exit on
+#: SIGTERM), and a FAKE_MODE to misbehave in one way. It cannot run the keyboard scenario.
 FAKE_APP = '''
-import json, os, signal, socket, sys, threading
+import json, os, signal, socket, subprocess, sys, threading
+from lockdown.sanitize import DANGEROUS_ENV, split_user_args
 args, env, mode = sys.argv[1:], os.environ, os.environ.get("FAKE_MODE", "good")
 url = json.load(open(args[args.index("--config") + 1]))["start_url"]
 def log(event, **fields):
-    print(json.dumps({"event": event, "level": "info", **fields}), file=sys.stderr, flush=True)
+    print(json.dumps({"ts": 1.0, "event": event, "level": "info", **fields}), file=sys.stderr,
+          flush=True)
 done = threading.Event()
 signal.signal(signal.SIGTERM, lambda *a: done.set())
-if mode != "devtools":
-    log("security.env_removed", variable="QTWEBENGINE_REMOTE_DEBUGGING")
-log("security.arg_removed", argument=[a for a in args if a.startswith("--remote-deb")][0])
+present = [name for name in DANGEROUS_ENV if name in env]
+for name in present + (["QT_PLUGIN_PATH"] if mode == "extra_env" else []):
+    if not (mode == "devtools" and name == "QTWEBENGINE_REMOTE_DEBUGGING"):
+        log("security.env_removed", variable=name)
+for argument in split_user_args(args)[1]:
+    log("security.arg_removed", argument=argument)
 log("security.sandbox_disabled")
+helper = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()",
+                           *(["--remote-debugging-port=1"] if mode == "helper" else [])],
+                          stdin=subprocess.PIPE)
 data = env.get("LOCKDOWN_DATA_DIR") or os.path.join(env.get("XDG_DATA_HOME") or os.path.expanduser(
     "~/Library/Application Support"), "lockdown")
 os.makedirs(os.path.join(data, "profile"), exist_ok=True)
@@ -529,6 +587,8 @@ else:
     blocked = url.partition("to=")[2]
     log("page.loaded", url="lockdown:blocked" if blocked else url, title=blocked)
 done.wait(30)
+helper.stdin.close()
+helper.wait()
 log("app.exit", code=3 if mode == "exit3" else 0)
 sys.exit(3 if mode == "exit3" else 0)
 '''
@@ -539,6 +599,8 @@ def fake_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     script = tmp_path / "fake_app.py"
     script.write_text(FAKE_APP, encoding="utf-8")
     monkeypatch.setenv("QTWEBENGINE_DISABLE_SANDBOX", "1")  # the fake has no zygote to inspect
+    for name in DANGEROUS_ENV:  # only the smoke test's own attacks, whatever this shell has
+        monkeypatch.delenv(name, raising=False)
     return [sys.executable, str(script)]
 
 
@@ -547,11 +609,38 @@ def test_smoke_passes_a_well_behaved_app(fake_app: list[str], tmp_path: Path) ->
     install = tmp_path / "install"
     install.mkdir()
     said: list[str] = []
-    figures = smoke.run_smoke(fake_app, install_dir=install, load_timeout=30, say=said.append)
-    assert figures["load_s"] >= 0
-    assert any("devtools env/argv refused" in line for line in said)
+    result = smoke.run_smoke(fake_app, install_dir=install, load_timeout=30, keyboard=False,
+                             say=said.append)
+    assert result.load_s >= 0
+    assert (result.keyboard_s, result.not_run) == (None, "switched off by the caller")
+    assert said[0] == ("exam: keyboard scenario (login, answer, quit dialog) NOT RUN:"
+                       " switched off by the caller")
+    assert any("devtools env/argv refused (2 variables, 4 arguments)" in line for line in said)
+    assert any(line.startswith("exam: ok: SIGTERM -> exit 0") for line in said)
     assert any(line.startswith("tls: ok: untrusted certificate refused") for line in said)
     assert any(line.startswith("blocked: ok: redirect off the exam host") for line in said)
+
+
+@pytest.mark.skipif(sys.platform.startswith("win"), reason="the fake app ends on SIGTERM")
+def test_keyboard_scenario_not_run_is_said_not_passed(
+        fake_app: list[str], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Where xdotool cannot type (Windows, macOS) the result says so, line and summary."""
+    assert smoke_keyboard.unavailable("linux") is None
+    reason = smoke_keyboard.unavailable("win32")
+    assert reason is not None and "win32" in reason
+    monkeypatch.setattr(smoke_keyboard, "unavailable", lambda: "no X display on this OS")
+    assert smoke.main(["--load-timeout", "30", "--", *fake_app]) == 0
+    out = capsys.readouterr().out
+    assert "exam: keyboard scenario (login, answer, quit dialog) NOT RUN: no X display" in out
+    assert out.rstrip().endswith("keyboard scenario NOT RUN: no X display on this OS)")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the keyboard runs on Linux")
+def test_keyboard_scenario_needs_its_tools_on_linux(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(smoke.SmokeError, match=re.escape("needs xdotool and Xvfb (apt-get")):
+        smoke.run_smoke(["lockdown"], say=lambda _: None)
 
 
 @pytest.mark.skipif(sys.platform.startswith("win"), reason="the fake app ends on SIGTERM")
@@ -559,13 +648,16 @@ def test_smoke_passes_a_well_behaved_app(fake_app: list[str], tmp_path: Path) ->
     ("listen", "listens on TCP ports"),
     ("noise", "unexpected stderr lines:\n  Segmentation fault in something"),
     ("exit3", "exit status 3 after SIGTERM"),
-    ("devtools", "no security.env_removed event"),
+    ("devtools", "no security.env_removed event {'variable': 'QTWEBENGINE_REMOTE_DEBUGGING'}"),
+    ("extra_env", "removed variables ['QTWEBENGINE_CHROMIUM_FLAGS', 'QTWEBENGINE_REMOTE_DEBUGGING',"
+                  " 'QT_PLUGIN_PATH']"),
+    ("helper", "Chromium helpers were started with DevTools switches"),
 ])
 def test_smoke_fails_a_misbehaving_app(fake_app: list[str], monkeypatch: pytest.MonkeyPatch,
                                        mode: str, message: str) -> None:
     monkeypatch.setenv("FAKE_MODE", mode)
     with pytest.raises(smoke.SmokeError, match=re.escape(message)):
-        smoke.run_smoke(fake_app, load_timeout=30, say=lambda _: None)
+        smoke.run_smoke(fake_app, load_timeout=30, keyboard=False, say=lambda _: None)
 
 
 def test_smoke_command_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
