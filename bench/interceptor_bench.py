@@ -80,8 +80,12 @@ def main() -> None:
         for _ in range(args.loads):
             bare_times.append(timed_load(plain, url))
             app_times.append(timed_load(locked, url))
+        # Each app load is compared with the plain load just before it, so drift in the
+        # machine's load (the site's process, other jobs) cancels out of the ratio.
+        paired = [(a - b) / b * 100 for b, a in zip(bare_times, app_times, strict=True)]
         print(f"bare_ms={statistics.median(bare_times):.1f} "
-              f"app_ms={statistics.median(app_times):.1f}")
+              f"app_ms={statistics.median(app_times):.1f} "
+              f"paired_pct={statistics.median(paired):.1f}")
         del plain, locked
     site.terminate()
     site.wait()

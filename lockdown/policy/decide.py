@@ -16,7 +16,7 @@ from enum import Enum
 
 from lockdown.policy.rules import RuleError, UrlRule, match_rules, rule_for_url
 from lockdown.policy.settings import Policy
-from lockdown.policy.urls import Url, UrlError, blob_inner, parse_url
+from lockdown.policy.urls import Url, UrlError, blob_inner, canonical_origin, parse_url
 
 NETWORK_SCHEMES = frozenset({"http", "https"})
 SOCKET_SCHEMES = frozenset({"ws", "wss"})
@@ -76,6 +76,11 @@ class HostEntry:
         return self.host == url.host and (self.port is None or self.port == url.port)
 
 
+#: Allow verdicts that hold for every path of the origin when there are no URL rules.
+_ORIGIN_WIDE_RULES = frozenset({"allowed_hosts", "start-url"})
+_MAX_ALLOWED_ORIGINS = 256
+
+
 def _entries(raw: tuple[str, ...]) -> tuple[HostEntry, ...]:
     return tuple(e for e in map(HostEntry.parse, raw) if e is not None)
 
@@ -96,6 +101,12 @@ class Decider:
         self._idp_hosts = _entries(policy.idp_hosts)
         self._downloads = self._patterns(policy.downloads_allowed_on)
         self._uploads = self._patterns(policy.uploads_allowed_on)
+        #: (origin, kind) -> the allow verdict of a request there, when it cannot depend on the
+        #: path: without URL rules, an exam host (or the start URL's site, itself an exam host)
+        #: is allowed whatever the path. Never for IdP hosts (login state) or blocks (logged
+        #: with their own URL). The interceptor asks for hundreds of sub-resources per page.
+        self._allowed_origins: dict[tuple[str, Kind], tuple[str, str]] | None = (
+            {} if not self._rules else None)
 
     @staticmethod
     def _patterns(expressions: tuple[str, ...]) -> tuple[UrlRule, ...]:
@@ -146,7 +157,19 @@ class Decider:
 
     def request(self, raw_url: str, *, kind: Kind = Kind.SUBRESOURCE) -> Decision:
         """A network request seen by the profile interceptor (every request and redirect hop)."""
-        return self._network(raw_url, kind)
+        memo = self._allowed_origins
+        origin = canonical_origin(raw_url) if memo is not None else None
+        if memo is None or origin is None:
+            return self._network(raw_url, kind)
+        known = memo.get((origin, kind))
+        if known is not None:
+            return Decision(True, kind, raw_url, *known)
+        decision = self._network(raw_url, kind)
+        if decision.allowed and decision.rule in _ORIGIN_WIDE_RULES:
+            if len(memo) >= _MAX_ALLOWED_ORIGINS:
+                memo.clear()
+            memo[(origin, kind)] = ("an allowed host", "allowed_hosts")
+        return decision
 
     def popup(self, raw_url: str) -> Decision:
         if self.policy.popups == "block":

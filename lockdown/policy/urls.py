@@ -32,6 +32,7 @@ __all__ = [
     "Url",
     "UrlError",
     "blob_inner",
+    "canonical_origin",
     "decode_unreserved",
     "domain_to_ascii",
     "encode_component",
@@ -570,6 +571,15 @@ def parse_url(raw: str) -> Url:
         return Url(scheme, "", "", parse_host(host_text), _parse_port(port_text or "", scheme),
                    path or "/", query, fragment)
     return _parse_full(raw)
+
+
+def canonical_origin(raw: str) -> str | None:
+    """``scheme://host[:port]`` as written in a URL in Chromium's canonical form (see
+    ``_CANONICAL_RE``), or None for any other URL. No host parsing: a cache key, not a verdict."""
+    canonical = _CANONICAL_RE.fullmatch(raw)
+    if canonical is None:
+        return None
+    return raw[:canonical.end(3) if canonical.group(3) is not None else canonical.end(2)]
 
 
 def _parse_full(raw: str) -> Url:

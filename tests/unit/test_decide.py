@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lockdown.policy.decide import Decider, Kind
 from lockdown.policy.rules import UrlRule
@@ -198,3 +200,54 @@ def test_internal_pages_only_main_frame() -> None:
     d = decider()
     assert d.navigation("lockdown:blocked?url=x", main_frame=True).allowed
     assert not d.navigation("lockdown:blocked?url=x", main_frame=False).allowed
+
+
+# ----------------------------------------------------------------------- the per-origin memo
+
+MEMO_POLICIES = [
+    BASE,
+    dataclasses.replace(BASE, allowed_hosts=("cdn.example.ac.uk", "127.0.0.1:8080")),
+    dataclasses.replace(BASE, url_rules=(UrlRule("block", "moodle.example.ac.uk/admin/*"),)),
+]
+MEMO_URLS = st.builds(
+    "{}://{}{}{}".format,
+    st.sampled_from(["http", "https", "ws", "wss"]),
+    st.sampled_from(["moodle.example.ac.uk", "cdn.example.ac.uk", "127.0.0.1", "evil.test",
+                     "login.idp.example.net", "moodle.example.ac.uk.evil.test", "0x7f.1"]),
+    st.sampled_from(["", ":443", ":8080", ":80"]),
+    st.sampled_from(["/", "/my/", "/admin/x", "/mod/quiz/a.php?id=3", "/login/index.php", ""]),
+)
+
+
+@settings(derandomize=True, database=None, deadline=None, max_examples=300)
+@given(st.sampled_from(MEMO_POLICIES),
+       st.lists(st.tuples(MEMO_URLS, st.sampled_from(list(Kind)[:4])), min_size=1, max_size=12),
+       st.booleans())
+def test_remembered_origins_give_the_verdict_a_fresh_decision_gives(
+        policy: Policy, requests: list[tuple[str, Kind]], login: bool) -> None:
+    """The memo must never change a verdict: same allow/block (and rule family) as a decider
+    that has seen nothing, whatever came before, in and out of a login."""
+    remembering = decider(policy)
+    if login:
+        remembering.navigation(f"{MOODLE}/login/index.php", main_frame=True)
+    for url, kind in requests:
+        fresh = decider(policy)
+        if login:
+            fresh.navigation(f"{MOODLE}/login/index.php", main_frame=True)
+        got, want = remembering.request(url, kind=kind), fresh.request(url, kind=kind)
+        assert got.allowed == want.allowed, (url, kind, got, want)
+        assert got.kind is want.kind
+        if not want.allowed:
+            assert got == want  # blocks are decided in full, with their own URL and reason
+
+
+def test_hosts_are_remembered_only_without_url_rules() -> None:
+    plain = decider()
+    for n in range(3):
+        assert plain.request(f"{MOODLE}/theme/{n}.css").allowed
+    assert plain._allowed_origins == {(MOODLE, Kind.SUBRESOURCE): ("an allowed host",
+                                                                   "allowed_hosts")}
+    ruled = decider(MEMO_POLICIES[2])
+    assert ruled.request(f"{MOODLE}/theme/a.css").allowed
+    assert not ruled.request(f"{MOODLE}/admin/x").allowed  # a path rule: nothing remembered
+    assert ruled._allowed_origins is None
