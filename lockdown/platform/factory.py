@@ -3,7 +3,8 @@
 The UI calls these three functions and nothing OS-specific; everything Qt it owns comes in as a
 plain value or callable (the window id, the keyboard grab, the Qt clipboard, the display count).
 ``platform`` defaults to ``sys.platform``: ``win32`` and ``darwin`` get their own modules, every
-other platform is treated as Linux/X11.
+other platform is treated as Linux/X11. Only the running OS's module is imported: the others
+bring ctypes bindings this machine never uses.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
-from lockdown.platform import linux, macos, windows
 from lockdown.platform.base import CrashRestorer, JsonValue, LockdownStep, PlatformError
 from lockdown.platform.checks import (
     CheckResult,
@@ -25,6 +26,9 @@ from lockdown.platform.processes import ProcessInfo, check_processes, list_proce
 from lockdown.platform.remote import posix_remote_indicators, remote_check
 from lockdown.platform.steps import ClipboardStep
 from lockdown.platform.vm import VmFinding, vm_check
+
+if TYPE_CHECKING:
+    from lockdown.platform import macos, windows
 
 
 def steps_for_current_os(
@@ -48,6 +52,8 @@ def steps_for_current_os(
     """
     steps: list[LockdownStep] = []
     if platform == "win32":
+        from lockdown.platform import windows
+
         user32 = user32 if user32 is not None else windows.load_user32()
         kernel32 = kernel32 if kernel32 is not None else windows.load_kernel32()
         steps += [
@@ -61,6 +67,8 @@ def steps_for_current_os(
                 else windows.clipboard_step(user32)
             )
     elif platform == "darwin":
+        from lockdown.platform import macos
+
         objc = objc if objc is not None else macos.CtypesObjcRuntime()
         steps += [macos.PresentationOptionsStep(objc), macos.WindowSharingStep(window_id, objc)]
         if policy.clear_clipboard:
@@ -70,6 +78,8 @@ def steps_for_current_os(
                 else macos.clipboard_step(objc)
             )
     else:
+        from lockdown.platform import linux
+
         if grab_keyboard is None or release_keyboard is None:
             raise PlatformError(
                 "On Linux the lockdown steps need grab_keyboard and release_keyboard callables "
@@ -101,9 +111,13 @@ def crash_restorers_for_current_os(
     """
 
     def clear_windows_clipboard(_data: Mapping[str, JsonValue]) -> None:
+        from lockdown.platform import windows
+
         windows.clear_clipboard(user32 if user32 is not None else windows.load_user32())
 
     def clear_macos_pasteboard(_data: Mapping[str, JsonValue]) -> None:
+        from lockdown.platform import macos
+
         macos.clear_pasteboard(objc if objc is not None else macos.CtypesObjcRuntime())
 
     if platform == "win32":
@@ -142,6 +156,8 @@ def checks_for_current_os(
     detect_vm: Callable[[], VmFinding]
     indicators: Callable[[], list[str]]
     if platform == "win32":
+        from lockdown.platform import windows
+
         api32 = user32 if user32 is not None else windows.load_user32()
         kernel = kernel32 if kernel32 is not None else windows.load_kernel32()
 
@@ -152,6 +168,7 @@ def checks_for_current_os(
             return windows.remote_indicators(api32, environ)
 
     elif platform == "darwin":
+        from lockdown.platform import macos
 
         def detect_vm() -> VmFinding:
             return macos.detect_vm(runner)
@@ -160,6 +177,7 @@ def checks_for_current_os(
             return macos.remote_indicators(environ, lambda: (p.name for p in process_lister()))
 
     else:
+        from lockdown.platform import linux
 
         def detect_vm() -> VmFinding:
             return linux.detect_vm(runner=runner)
@@ -178,5 +196,7 @@ def checks_for_current_os(
         EnvironmentCheck("prohibited-processes", processes),
     ]
     if platform not in ("win32", "darwin"):
+        from lockdown.platform import linux
+
         checks.append(EnvironmentCheck("desktop-session", lambda: linux.session_check(environ)))
     return checks
