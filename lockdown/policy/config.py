@@ -13,7 +13,6 @@ import json
 import os
 import string
 import sys
-import tomllib
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -82,6 +81,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         except json.JSONDecodeError as exc:
             raise ConfigError(source, f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
     else:
+        import tomllib  # only when a TOML file is given: not on the way to every start page
+
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:

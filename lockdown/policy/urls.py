@@ -25,8 +25,6 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-import idna
-
 __all__ = [
     "SPECIAL_SCHEMES",
     "Url",
@@ -336,7 +334,10 @@ def _serialise_ipv6(pieces: list[int]) -> str:
 
 
 def _label_to_ascii(label: str) -> str:
-    """One UTS-46-mapped label to its A-label, strictly (IDNA2008 via the ``idna`` package)."""
+    """One UTS-46-mapped label to its A-label, strictly (IDNA2008 via the ``idna`` package,
+    imported only for hosts that need it: its tables cost ~1 MiB in every process)."""
+    import idna
+
     try:
         if label.isascii():
             if label.startswith("xn--"):
@@ -353,6 +354,8 @@ def _domain_to_ascii(domain: str) -> str:
     if domain.isascii() and not any(lab.lower().startswith("xn--") for lab in domain.split(".")):
         ascii_domain = domain.lower()
     else:
+        import idna
+
         try:
             mapped = idna.uts46_remap(domain, std3_rules=False, transitional=False)
         except (idna.IDNAError, UnicodeError) as exc:

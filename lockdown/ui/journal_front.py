@@ -6,7 +6,7 @@ the journal is not: the OS keyring, the store's HMAC checks and the sender's HTT
 a quarter of a second on the GUI thread (where Qt 6 also runs the request interceptor) and ~30 MiB.
 So :class:`JournalFront` hooks the pages and opens the journal (:mod:`lockdown.ui.journal_bridge`)
 at the first message a page sends, or -- once the start page has settled -- at once when a
-previous session left answers the server has not confirmed (:func:`may_have_pending`), so they
+previous session left answers the server has not confirmed (``journal/peek.py``), so they
 are resent without waiting for the student. Every message still reaches the journal, durably,
 before its handler returns: the first one just opens it first.
 """
@@ -21,7 +21,6 @@ from PySide6.QtWebChannel import QWebChannel
 from PySide6.QtWebEngineCore import QWebEnginePage
 
 from lockdown import paths
-from lockdown.journal.peek import may_have_pending
 from lockdown.ui.journal_web import JournalChannel, drain_subframes, install_scripts
 from lockdown.ui.journal_web import serve as serve_page
 
@@ -66,6 +65,8 @@ class JournalFront:
 
     def open_if_pending(self) -> None:
         """A previous session's unconfirmed answers are resent without waiting for a page."""
+        from lockdown.journal.peek import may_have_pending  # sqlite3: not before the first page
+
         if not self._opened and may_have_pending(self._path):
             self.open()
 
