@@ -20,7 +20,6 @@ DIR (default: a temporary folder under bench/results/, on the checkout's disk; /
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import shutil
@@ -49,6 +48,7 @@ from lockdown.journal.store import Journal  # noqa: E402
 from lockdown.policy.decide import Decider  # noqa: E402
 from lockdown.policy.settings import Policy  # noqa: E402
 from lockdown.sanitize import qt_argv  # noqa: E402
+from lockdown.ui import refguard  # noqa: E402
 from lockdown.ui.app import Session, demo_policy  # noqa: E402
 from lockdown.ui.downloads import DownloadManager  # noqa: E402
 from lockdown.ui.internal_pages import register_scheme  # noqa: E402
@@ -74,16 +74,6 @@ window.store = function (k) {
   return mark;
 };
 </script>"""
-
-
-def keep_none_alive() -> None:
-    """Work around PySide6 6.12 on CPython 3.11: every call of a void C++ method drops one
-    reference to None (harmless from 3.12 on, where None is immortal), and this benchmark makes
-    tens of thousands of such calls (``runJavaScript``, ``processEvents``): without this the
-    interpreter aborts with "none_dealloc" after a few thousand. ``ob_refcnt`` is the first field
-    of every object in a release build."""
-    if sys.version_info < (3, 12):
-        ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40
 
 
 class TimedBridge(JournalBridge):
@@ -304,7 +294,7 @@ def main() -> None:
     base = args.dir or ROOT / "bench" / "results"
     base.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="loss-window-", dir=base))
-    keep_none_alive()
+    refguard.immortalise()  # tens of thousands of void Qt calls (see lockdown/ui/refguard.py)
     register_scheme()
     app = QApplication(qt_argv("lockdown-bench"))
     bench = Bench(app, folder, args.calls, args.storage_samples)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from lockdown.ui.refguard import RefcountReserve
+from lockdown.ui import refguard
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -18,12 +18,7 @@ pytest_plugins = ["tests.support.protocol_server"]
 _exit_status = 0
 #: PySide6 6.12 on Python 3.11 loses references to None/True/False on Qt calls (see
 #: lockdown/ui/refguard.py); hundreds of real-engine tests would otherwise free None mid-run.
-_reserve = RefcountReserve(chunk=500_000)
-
-
-def pytest_runtest_teardown(item: pytest.Item) -> None:
-    del item
-    _reserve.top_up()
+refguard.immortalise()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

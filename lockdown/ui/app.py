@@ -280,7 +280,7 @@ def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
     app.setQuitOnLastWindowClosed(True)
     from lockdown.ui import refguard
 
-    refguard.install(app)  # PySide6 6.12 + Python 3.11 would otherwise free None mid-exam
+    refguard.immortalise()  # PySide6 6.12 + Python 3.11 would otherwise free None mid-exam
     if exam_protocols_needed_first(policy, options):
         policy = _resolve_launch(policy, options)
     session = build_session(app, policy)

@@ -6,7 +6,6 @@ entry (the "Go back" button works) and never a ``data:`` URL, which the policy r
 
 from __future__ import annotations
 
-import html
 import string
 from urllib.parse import parse_qs, urlencode
 
@@ -41,6 +40,8 @@ def blocked_page_url(decision: Decision) -> QUrl:
 
 
 def render_blocked(query: str, home: str) -> bytes:
+    import html  # its entity tables are only needed once something is blocked
+
     params = {k: v[0] for k, v in parse_qs(query).items()}
     url = params.get("url", "")
     page = string.Template(read_text("pages", "blocked.html")).substitute(

@@ -3,61 +3,44 @@
 On Python 3.11, each call of a Qt method that returns nothing loses one reference to ``None``
 (reproduced: 1,000 ``QTimer.setInterval`` calls lower ``sys.getrefcount(None)`` by exactly
 1,000). When the count reaches zero the interpreter aborts ("none_dealloc", also seen as
-"bool_dealloc"). A long exam makes enough calls to get there. Python 3.12+ makes these objects
-immortal, so there the guard does nothing. On 3.11 it holds a reserve of references and tops it
-up well before it could run out. That costs 8 bytes per lost reference, a few MiB over an exam.
-A chunk of 65,536 (1.5 MiB for the three objects) is far more than the app can lose between two
-checks a second apart (each lost reference is one Qt call made from Python).
+"bool_dealloc"). A long exam makes enough calls to get there.
+
+Python 3.12 made these objects immortal (PEP 683): their reference count is so large that no
+number of lost references brings it to zero, and they are never freed. On 3.11 the guard does the
+same by hand, once at start: it adds 2**40 to each count. The objects were never going to be freed
+anyway, so nothing else changes; it costs no memory and needs no timer. ``ob_refcnt`` is the first
+field of every object in a CPython release build; builds where it is not (``Py_TRACE_REFS``) or
+other interpreters are left alone.
 """
 
 from __future__ import annotations
 
+import platform
 import sys
 
 GUARDED: tuple[object, ...] = (None, True, False)
-CHUNK = 65_536
-CHECK_INTERVAL_MS = 1000
+#: What is added to each count: lost references would need ~35 years at a million Qt calls a
+#: second to use it up.
+MARGIN = 1 << 40
 
 
 def needed() -> bool:
     return sys.version_info < (3, 12)
 
 
-class RefcountReserve:
-    """References held on purpose; :meth:`top_up` adds more whenever the count runs low."""
-
-    def __init__(self, chunk: int = CHUNK, floor: int | None = None) -> None:
-        self._chunk = chunk
-        self._floor = chunk if floor is None else floor
-        self._reserve: list[list[object]] = []
-        self.top_ups = 0
-        if needed():
-            for obj in GUARDED:
-                self._reserve.append([obj] * chunk)
-
-    def top_up(self) -> None:
-        """Add a chunk for every guarded object whose count fell under the floor."""
-        if not needed():
-            return
-        for obj in GUARDED:
-            if sys.getrefcount(obj) < self._floor:
-                self._reserve.append([obj] * self._chunk)
-                self.top_ups += 1
+def _layout_known() -> bool:
+    return platform.python_implementation() == "CPython" and not hasattr(sys, "getobjects")
 
 
-#: The process's reserve; never freed (freeing it could itself drop None's count to zero).
-_ACTIVE: list[RefcountReserve] = []
+def immortalise() -> bool:
+    """Make the guarded objects' counts unreachable by lost references; True if they are."""
+    if not needed():
+        return True
+    if not _layout_known():
+        return False
+    import ctypes
 
-
-def install(parent: object) -> RefcountReserve:
-    """Start the reserve and a timer (owned by ``parent``, a QObject) that keeps it topped up."""
-    from PySide6.QtCore import QObject, QTimer
-
-    reserve = RefcountReserve()
-    _ACTIVE.append(reserve)
-    if needed() and isinstance(parent, QObject):
-        timer = QTimer(parent)
-        timer.setInterval(CHECK_INTERVAL_MS)
-        timer.timeout.connect(reserve.top_up)
-        timer.start()
-    return reserve
+    for obj in GUARDED:
+        if sys.getrefcount(obj) < MARGIN:  # once per process
+            ctypes.c_ssize_t.from_address(id(obj)).value += MARGIN
+    return all(sys.getrefcount(obj) >= MARGIN for obj in GUARDED)
