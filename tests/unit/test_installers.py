@@ -556,15 +556,16 @@ def test_sandbox_evidence() -> None:
 #: A stand-in for the app with the same outside behaviour (log events, a helper process, exit on
 #: SIGTERM), and a FAKE_MODE to misbehave in one way. It cannot run the keyboard scenario.
 FAKE_APP = '''
-import json, os, signal, socket, subprocess, sys, threading
+import json, os, signal, socket, subprocess, sys
 from lockdown.sanitize import DANGEROUS_ENV, split_user_args
 args, env, mode = sys.argv[1:], os.environ, os.environ.get("FAKE_MODE", "good")
 url = json.load(open(args[args.index("--config") + 1]))["start_url"]
 def log(event, **fields):
     print(json.dumps({"ts": 1.0, "event": event, "level": "info", **fields}), file=sys.stderr,
           flush=True)
-done = threading.Event()
-signal.signal(signal.SIGTERM, lambda *a: done.set())
+# SIGTERM is waited for, not handled: an Event set from a signal handler can deadlock on the
+# Event's own lock if the signal lands while the main thread holds it.
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
 present = [name for name in DANGEROUS_ENV if name in env]
 for name in present + (["QT_PLUGIN_PATH"] if mode == "extra_env" else []):
     if not (mode == "devtools" and name == "QTWEBENGINE_REMOTE_DEBUGGING"):
@@ -586,7 +587,7 @@ if url.startswith("https"):
 else:
     blocked = url.partition("to=")[2]
     log("page.loaded", url="lockdown:blocked" if blocked else url, title=blocked)
-done.wait(30)
+signal.sigtimedwait({signal.SIGTERM}, 30)
 helper.stdin.close()
 helper.wait()
 log("app.exit", code=3 if mode == "exit3" else 0)
