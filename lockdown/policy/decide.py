@@ -104,8 +104,9 @@ class Decider:
         #: (origin, kind) -> the allow verdict of a request there, when it cannot depend on the
         #: path: without URL rules, an exam host (or the start URL's site, itself an exam host)
         #: is allowed whatever the path. Never for IdP hosts (login state) or blocks (logged
-        #: with their own URL). The interceptor asks for hundreds of sub-resources per page.
-        self._allowed_origins: dict[tuple[str, Kind], tuple[str, str]] | None = (
+        #: with their own URL). The interceptor asks for hundreds of sub-resources per page, so
+        #: the remembered Decision itself is returned (its ``url`` is the origin).
+        self._allowed_origins: dict[tuple[str, Kind], Decision] | None = (
             {} if not self._rules else None)
 
     @staticmethod
@@ -163,12 +164,12 @@ class Decider:
             return self._network(raw_url, kind)
         known = memo.get((origin, kind))
         if known is not None:
-            return Decision(True, kind, raw_url, *known)
+            return known
         decision = self._network(raw_url, kind)
         if decision.allowed and decision.rule in _ORIGIN_WIDE_RULES:
             if len(memo) >= _MAX_ALLOWED_ORIGINS:
                 memo.clear()
-            memo[(origin, kind)] = ("an allowed host", "allowed_hosts")
+            memo[(origin, kind)] = Decision(True, kind, origin, "an allowed host", "allowed_hosts")
         return decision
 
     def popup(self, raw_url: str) -> Decision:

@@ -58,7 +58,7 @@ class PolicyInterceptor(QWebEngineUrlRequestInterceptor):
 
     def interceptRequest(self, info: QWebEngineUrlRequestInfo) -> None:
         url = info.requestUrl().toString(_FULLY_ENCODED)
-        kind = request_kind(info.resourceType())
+        kind = _KINDS.get(info.resourceType(), Kind.SUBRESOURCE)  # request_kind, inlined
         decision = self._decider.request(url, kind=kind)
         if not decision.allowed:
             info.block(True)
