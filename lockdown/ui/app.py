@@ -245,6 +245,7 @@ def _leave(code: int, session: Session) -> NoReturn:
     """Orderly exit: pages before their profile, then the QApplication, then the process."""
     import shiboken6
 
+    session.cookies.disconnect_store()
     shiboken6.delete(session.window)
     shiboken6.delete(session.profile.profile)
     # Deleting the QApplication runs Qt WebEngine's own shutdown, which is what writes the

@@ -57,9 +57,16 @@ class CookieMirror:
         if persisted is not None:
             for cookie in read_cookie_database(persisted, clock()):
                 self._cookies[(cookie.name, cookie.domain, cookie.path)] = cookie
+        self._store = store
         store.cookieAdded.connect(self.add)
         store.cookieRemoved.connect(self.remove)
         store.loadAllCookies()  # in case a Qt version delivers them after all
+
+    def disconnect_store(self) -> None:
+        """Before the profile goes: its store must not call into Python while it is torn down
+        (the mirror keeps what it has for a sender still finishing)."""
+        self._store.cookieAdded.disconnect(self.add)
+        self._store.cookieRemoved.disconnect(self.remove)
 
     @property
     def count(self) -> int:
