@@ -1,14 +1,14 @@
 """The attempt journal's front: in place before the first request, the journal opened on need.
 
 The page hook must be in every page from the very first request (the start page may be the exam
-itself). That is cheap. Opening
-the journal is not: the OS keyring, the store's HMAC checks and the sender's HTTP stack cost about
-a quarter of a second on the GUI thread (where Qt 6 also runs the request interceptor) and ~30 MiB.
-So :class:`JournalFront` hooks the pages and opens the journal (:mod:`lockdown.ui.journal_bridge`)
-at the first message a page sends, or -- once the start page has settled -- at once when a
-previous session left answers the server has not confirmed (``journal/peek.py``), so they
-are resent without waiting for the student. Every message still reaches the journal, durably,
-before its handler returns: the first one just opens it first.
+itself). That is cheap. Opening the journal is not: the OS keyring, the store's HMAC checks and
+the sender's HTTP stack cost about a quarter of a second on the GUI thread (where Qt 6 also runs
+the request interceptor) and ~30 MiB. So :class:`JournalFront` hooks the pages and opens the
+journal (:mod:`lockdown.ui.journal_bridge`) at the first message a page sends, or -- once the
+start page has settled -- at once when a previous session left answers the server has not
+confirmed (``journal/peek.py``), so they are resent without waiting for the student. Every
+message still reaches the journal, durably, before its handler returns: the first one just opens
+it first.
 """
 
 from __future__ import annotations
