@@ -251,11 +251,9 @@ def run_phase(name: str, command: Sequence[str], *, policy: Mapping[str, object]
             how = "SIGTERM"
             stop(run)
         try:
-            code = run.proc.wait(timeout=EXIT_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise SmokeError(f"{name}: no exit within {EXIT_TIMEOUT:.0f} s of SIGTERM"
-                             f"\n{run.tail()}") from None
-        check(code == 0, lambda: f"{name}: exit status {code} after {how}\n{run.tail()}")
+            run.wait_exit(EXIT_TIMEOUT, how)
+        except SmokeError as exc:
+            raise SmokeError(f"{name}: {exc}") from None
         run.wait_event("app.exit", 10, code=0)
     finally:
         kill_tree(run)

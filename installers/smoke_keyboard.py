@@ -166,12 +166,7 @@ def login_answer_quit(run: AppRun, site: DemoSite, display: str, timeout: float,
     run.wait_event("quit.requested", timeout)
     xdo.focus("--name", QUIT_DIALOG)
     xdo.key("alt+y")
-    try:
-        code = run.proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise SmokeError(f"no exit within {timeout:.0f} s of confirming the quit dialog"
-                         f"\n{run.tail()}") from None
-    check(code == 0, lambda: f"exit status {code} after the quit flow\n{run.tail()}")
+    run.wait_exit(timeout, "confirming the quit dialog")
     run.wait_event("session.end", 10, why="user")
     delivered = {d.element for d in site.deliveries() if d.user == STUDENT.username}
     check(f"cmi.interactions.{len(ANSWERS) - 1}.learner_response" in delivered,

@@ -220,6 +220,14 @@ class AppRun:
                              f" (exit status {self.proc.poll()})\n{self.tail()}")
         return found
 
+    def wait_exit(self, timeout: float, after: str) -> None:
+        """The app ends with status 0 within ``timeout`` of ``after`` (SIGTERM, the quit dialog)."""
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise SmokeError(f"no exit within {timeout:.0f} s of {after}\n{self.tail()}") from None
+        check(code == 0, lambda: f"exit status {code} after {after}\n{self.tail()}")
+
     def tail(self) -> str:
         with self.cond:
             events = [json.dumps(e)[:300] for e in self.events[-12:]]
