@@ -71,6 +71,9 @@ class JournalFront:
             self.open()
 
     def close(self) -> None:
+        """End of session: a page still talking while it ends opens nothing (a journal opened
+        now would start a sender after the session's cleanups ran)."""
+        self._opened = True
         if self.bridge is not None:
             self.bridge.close()
 
