@@ -282,7 +282,14 @@ class SiteApp:
         return login if not isinstance(login, tuple) else static(SCO_JS, "text/javascript")
 
     def datamodel(self, request: Request) -> Response:
-        fault, delay = self.state.fault()
+        try:
+            items = request.form_items()
+        except ValueError:
+            items = None
+        values = {decode_element(name): value for name, value in items or ()}
+        by_page = request.header("sec-fetch-mode") is not None
+        fault, delay = self.state.fault((by_page, {k: v for k, v in values.items()
+                                                   if k.startswith("cmi")}))
         if fault is Fault.OFFLINE:
             return self.page(503, "Service unavailable", "The site is offline.", None)
         if fault is Fault.ERROR:
@@ -295,9 +302,7 @@ class SiteApp:
         if not isinstance(login, tuple):
             return login
         session, user = login
-        try:
-            items = request.form_items()
-        except ValueError:
+        if items is None:
             return text_response(400, "false\n101")
         form = dict(items)  # as PHP's $_POST: the last value of a repeated name wins
         if (form.get("a") != str(SCORM_ID) and form.get("id") != str(CMID)) or not form.get(

@@ -34,11 +34,13 @@ from lockdown.demo.state import (
     Delivery,
     Fault,
     RequestRecord,
+    SaveAttempt,
     SiteState,
     Upload,
 )
 
-__all__ = ["Delivery", "DemoSite", "DemoSiteError", "Fault", "RequestRecord", "Upload"]
+__all__ = ["Delivery", "DemoSite", "DemoSiteError", "Fault", "RequestRecord", "SaveAttempt",
+           "Upload"]
 
 STOP_JOIN_TIMEOUT = 5.0
 
@@ -190,6 +192,10 @@ class DemoSite:
     def deliveries(self) -> list[Delivery]:
         """Every element ``datamodel.php`` stored, in arrival order, duplicates included."""
         return self._state.deliveries()
+
+    def save_attempts(self) -> list[SaveAttempt]:
+        """Every ``datamodel.php`` request with the fault it met, in the order handled."""
+        return self._state.save_attempts()
 
     def answers(self, user: str = "student", attempt: int = CURRENT_ATTEMPT) -> dict[str, str]:
         """The stored element -> value map of ``user``'s attempt (dotted SCORM names)."""

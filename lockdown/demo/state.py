@@ -53,6 +53,19 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class SaveAttempt:
+    """One request to ``datamodel.php`` and the fault it met, logged when the fault was read.
+
+    Tests wait on these rather than on :class:`RequestRecord`: a request is recorded on arrival,
+    so a fault changed between arrival and handling would apply to it unseen.
+    """
+
+    by_page: bool  #: sent by Chromium (it has ``Sec-Fetch-*`` headers), not by the app's resend
+    fault: Fault | None
+    values: dict[str, str]  #: the ``cmi`` elements of the body (dotted names), last one wins
+
+
+@dataclass(frozen=True)
 class Upload:
     """A file received by the staff upload page."""
 
@@ -112,6 +125,7 @@ class SiteState:
         self._sessions: dict[str, Session] = {}
         self._login_requests: OrderedDict[str, float] = OrderedDict()
         self._deliveries: list[Delivery] = []
+        self._save_attempts: list[SaveAttempt] = []
         self._answers: dict[tuple[str, int], dict[str, str]] = {}
         self._uploads: list[Upload] = []
         self._requests: list[RequestRecord] = []
@@ -208,9 +222,17 @@ class SiteState:
             self._fault = fault
             self._fault_delay = delay
 
-    def fault(self) -> tuple[Fault | None, float]:
+    def fault(self, attempt: tuple[bool, dict[str, str]] | None = None) -> tuple[Fault | None,
+                                                                                   float]:
+        """The current fault; with ``(by_page, values)``, also logged as a :class:`SaveAttempt`."""
         with self.cond:
+            if attempt is not None:
+                self._save_attempts.append(SaveAttempt(attempt[0], self._fault, attempt[1]))
             return self._fault, self._fault_delay
+
+    def save_attempts(self) -> list[SaveAttempt]:
+        with self.cond:
+            return list(self._save_attempts)
 
     # -- one window per attempt (like the Numbas LTI provider) -------------------------------------
     def set_exclusive(self, flag: bool) -> None:

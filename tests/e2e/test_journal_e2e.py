@@ -286,14 +286,11 @@ def test_sigkill_soak(exam: Exam) -> None:
     crash_runs(exam, rng, [rng.choice(MODES) for _ in range(SOAK_RUNS)])
 
 
-def saves(site: DemoSite, *, by_page: bool) -> int:
-    """datamodel.php requests so far by the page (Chromium: Sec-Fetch headers) or the app."""
-    return sum(1 for r in site.requests() if r.path.startswith("/mod/scorm/datamodel.php")
-               and ("sec-fetch-mode" in r.headers) == by_page)
-
-
-def more_saves(site: DemoSite, *, by_page: bool, than: int) -> bool:
-    return site.wait_for(lambda s: saves(s, by_page=by_page) > than, timeout=30)
+def met(site: DemoSite, fault: Fault, n: int, value: str, *, by_page: bool) -> bool:
+    """Wait until a save of answer ``n`` = ``value``, by the page or the app, met ``fault``."""
+    return site.wait_for(lambda s: any(
+        a.by_page == by_page and a.fault is fault and a.values.get(RESPONSE.format(n - 1)) == value
+        for a in s.save_attempts()), timeout=30)
 
 
 # -- (3) server errors --------------------------------------------------------------------------
@@ -305,11 +302,10 @@ def test_server_errors_lose_and_double_nothing(exam: Exam, site: DemoSite) -> No
               4: (Fault.APPLY_THEN_DROP, "stored then dropped")}
     for n, (fault, value) in faults.items():
         site.set_fault(fault)
-        page, app_resends = saves(site, by_page=True), saves(site, by_page=False)
         exam.answer({n: value})
-        assert more_saves(site, by_page=True, than=page)
+        assert met(site, fault, n, value, by_page=True)
         # The app resends under the same fault (after stored-then-dropped: a duplicate).
-        assert more_saves(site, by_page=False, than=app_resends)
+        assert met(site, fault, n, value, by_page=False)
     site.set_fault(Fault.SLOW, delay=1.0)
     exam.answer({5: "slow"})  # saved by the page after a second; then the backlog goes
     expected = {1: "plain", 2: "server error", 3: "dropped", 4: "stored then dropped", 5: "slow"}

@@ -298,6 +298,14 @@ def test_offline_and_other_faults_store_nothing(site: DemoSite, http: requests.S
     site.set_fault(None)
     assert datamodel(site, http, sesskey, "&cmi__location=y").text == "true\n0"
     assert site.answers() == {"cmi.location": "y"}
+    # each request is logged with the fault it met; requests (not Chromium) sends no Sec-Fetch-*
+    assert [(a.by_page, a.fault, a.values) for a in site.save_attempts()] == [
+        (False, Fault.OFFLINE, {"cmi.location": "x"}),
+        (False, Fault.ERROR, {"cmi.location": "x"}),
+        (False, Fault.LOSE, {"cmi.location": "x"}),
+        (False, Fault.DROP, {"cmi.location": "x"}),
+        (False, None, {"cmi.location": "y"}),
+    ]
     with pytest.raises(DemoSiteError, match="delay"):
         site.set_fault(Fault.SLOW, delay=-1)
 
