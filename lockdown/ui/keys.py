@@ -1,8 +1,8 @@
 """Keyboard shortcuts: devtools/view-source/save swallowed, reload/zoom/print per policy.
 
-The filter sits on the window, the web view and the view's focus proxy (the widget Chromium's
-key events really go to), and sees ``ShortcutOverride`` events too, so no Chromium or Qt default
-shortcut can act on a swallowed key.
+The filter sits on each kiosk window's QWindow, which gets every key event before the focused
+widget (for a web view, the focus proxy Chromium's key events really go to), and sees
+``ShortcutOverride`` events too, so no Chromium or Qt default shortcut can act on a swallowed key.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from enum import Enum
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QWidget
 
 from lockdown import log
 
@@ -77,15 +78,38 @@ class KeyFilter(QObject):
         super().__init__()
         self._handle = handle
 
+    def watch(self, window: QWidget) -> None:
+        """Filter a top-level window's keys where Qt delivers them first: its QWindow.
+
+        Filtering there needs no Python wrapper of a web view's focus proxy (an unknown class:
+        PySide6 6.12 spends ~25 ms initialising every QWidget subclass to wrap one, on the start
+        page's critical path). An application-wide Python filter is no option: it crashes
+        PySide6 6.12 as soon as QtWebEngine's internal objects get events. The window itself is
+        watched too, for ``WinIdChange``: Qt re-creates the native window (and its QWindow) when
+        the first web page brings Chromium's OpenGL widget into it.
+        """
+        window.installEventFilter(self)
+        window.winId()  # creates the native window, and with it the QWindow
+        self._filter_window_of(window)
+
+    def _filter_window_of(self, window: QWidget) -> None:
+        handle = window.windowHandle()
+        if handle is not None:
+            handle.installEventFilter(self)  # Qt keeps one entry per filter: no duplicates
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() not in (QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride):
+        kind = event.type()
+        if kind == QEvent.Type.WinIdChange and isinstance(watched, QWidget):
+            self._filter_window_of(watched)
+            return False
+        if kind not in (QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride):
             return False
         if not isinstance(event, QKeyEvent):
             return False
         action = classify(event.key(), event.modifiers())
         if action is KeyAction.DELIVER:
             return False
-        if event.type() == QEvent.Type.ShortcutOverride:
+        if kind == QEvent.Type.ShortcutOverride:
             event.accept()  # claim it so no shortcut fires; the KeyPress comes next
             return True
         if action is KeyAction.SWALLOW:

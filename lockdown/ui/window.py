@@ -131,23 +131,8 @@ class KioskWindow(QWidget):
         self.page.titleChanged.connect(
             lambda title: log.event("title.changed", "page title", title=title[:200]))
         self._popups: list[QWebEngineView] = []
-        # Per-widget filters: an application-wide Python event filter crashes PySide6 6.12 as
-        # soon as QtWebEngine's internal objects get events (reproduced: even an empty filter).
         self.key_filter = KeyFilter(self.handle_key)
-        self._filter_keys_of(self)
-        self._filter_keys_of(self.view)
-
-    def _filter_keys_of(self, view: QWidget) -> None:
-        """Install the key filter on a widget and the web view's (re-creatable) focus proxy."""
-        view.installEventFilter(self.key_filter)
-        if isinstance(view, QWebEngineView):
-            view.page().loadStarted.connect(lambda: self._filter_proxy(view))
-            view.page().loadFinished.connect(lambda _ok: self._filter_proxy(view))
-
-    def _filter_proxy(self, view: QWebEngineView) -> None:
-        proxy = view.focusProxy()
-        if proxy is not None:
-            proxy.installEventFilter(self.key_filter)
+        self.key_filter.watch(self)
 
     def show_kiosk(self) -> None:
         """Fullscreen on the current screen; sized to it first, since without a window manager
@@ -207,7 +192,7 @@ class KioskWindow(QWidget):
         popup.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         popup.destroyed.connect(lambda: self._forget_popup(popup))
         popup.resize(self.width() * 3 // 4, self.height() * 3 // 4)
-        self._filter_keys_of(popup)
+        self.key_filter.watch(popup)
         popup.load(url)
         popup.show()
         self._popups.append(popup)
