@@ -7,7 +7,6 @@ import functools
 import logging
 import os
 import signal
-import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,25 +59,37 @@ def _install_signal_wakeup(on_signal: object) -> object:
     """Let SIGTERM/SIGINT end the session cleanly while Qt's event loop runs."""
     from PySide6.QtCore import QSocketNotifier
 
-    reader, writer = socket.socketpair()
-    reader.setblocking(False)
-    writer.setblocking(False)
-    signal.set_wakeup_fd(writer.fileno())
+    if os.name == "posix":  # a pipe does, and spares the socket module's import at start
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(read_fd, False)
+        os.set_blocking(write_fd, False)
+        ends: tuple[object, object] = (os.fdopen(read_fd, "rb", buffering=0),
+                                       os.fdopen(write_fd, "wb", buffering=0))
+        receive: Callable[[], bytes | None] = functools.partial(os.read, read_fd, 64)
+    else:  # Windows: set_wakeup_fd takes only a socket
+        import socket
+
+        reader, writer = socket.socketpair()
+        reader.setblocking(False)
+        writer.setblocking(False)
+        ends, read_fd, write_fd = (reader, writer), reader.fileno(), writer.fileno()
+        receive = functools.partial(reader.recv, 64)
+    signal.set_wakeup_fd(write_fd)
     # SIGBREAK: how Windows delivers Ctrl+Break (what IT tools and the smoke test can send).
     for signum in (signal.SIGTERM, signal.SIGINT, getattr(signal, "SIGBREAK", signal.SIGTERM)):
         signal.signal(signum, lambda *_: None)
-    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read)
+    notifier = QSocketNotifier(read_fd, QSocketNotifier.Type.Read)
 
     def drain() -> None:
         try:
-            data = reader.recv(64)
+            data = receive()
         except BlockingIOError:
             return
         if data:
             on_signal(data[0])  # type: ignore[operator]
 
     notifier.activated.connect(drain)
-    return (reader, writer, notifier)
+    return (ends, notifier)
 
 
 @dataclass
@@ -151,8 +162,10 @@ def deferred_integrations(options: Options, *, protocols_first: bool) -> list[In
     return installs
 
 
-def build_session(app: QApplication, policy: Policy) -> Session:
-    """Profile, decider and window for a policy (also used by the integration tests)."""
+def build_session(app: QApplication, policy: Policy, *, defer_kiosk: bool = False) -> Session:
+    """Profile, decider and window for a policy (also used by the integration tests).
+
+    ``defer_kiosk``: see :meth:`KioskWindow.make_kiosk`."""
     from lockdown.ui.downloads import DownloadManager
     from lockdown.ui.profile import ExamProfile
     from lockdown.ui.window import KioskWindow
@@ -163,8 +176,36 @@ def build_session(app: QApplication, policy: Policy) -> Session:
     downloads = DownloadManager(decider, paths.downloads_dir())
     exam_profile.profile.downloadRequested.connect(downloads.on_download)
     host = parse_url(policy.start_url).host
-    window = KioskWindow(exam_profile, decider, downloads, host_label=host)
+    window = KioskWindow(exam_profile, decider, downloads, host_label=host,
+                         defer_kiosk=defer_kiosk)
     return Session(app, policy, decider, exam_profile, window, downloads)
+
+
+def _while_loading(session: Session, options: Options) -> None:
+    """The rest of the start, one step per event-loop turn while the start page loads.
+
+    Everything the first request needs (policy, interceptor, page, journal hook) is in place
+    before ``load``; these steps are not, and Chromium loads the page in its own threads and
+    processes meanwhile. Each step is short, so the GUI thread, where Qt 6 also runs the request
+    interceptor, is never held up for long.
+    """
+    from PySide6.QtCore import QTimer
+
+    from lockdown.ui import refguard
+
+    steps: list[Callable[[], object]] = [
+        session.window.make_kiosk,
+        session.window.show_kiosk,
+        refguard.immortalise,  # PySide6 6.12 + Python 3.11 would otherwise free None mid-exam
+        functools.partial(_restart_on_os_links, session, options),
+    ]
+
+    def next_step() -> None:
+        steps.pop(0)()
+        if steps:
+            QTimer.singleShot(0, next_step)
+
+    QTimer.singleShot(0, next_step)
 
 
 def _start_logging(policy: Policy, options: Options, report: SanitiseReport) -> None:
@@ -279,20 +320,16 @@ def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
     app = application_class()(qt_argv(sys.argv[0] if sys.argv else "lockdown"))
     app.setApplicationName("lockdown")
     app.setQuitOnLastWindowClosed(True)
-    from lockdown.ui import refguard
-
-    refguard.immortalise()  # PySide6 6.12 + Python 3.11 would otherwise free None mid-exam
     if exam_protocols_needed_first(policy, options):
         policy = _resolve_launch(policy, options)
-    session = build_session(app, policy)
+    session = build_session(app, policy, defer_kiosk=True)
     installed = _Integrations(session, options)
     window = session.window
-    _restart_on_os_links(session, options)
     wakeup = _install_signal_wakeup(lambda signum: window.end_session(f"signal {signum}"))
     log.event("app.start", "lockdown started", start_url=policy.start_url,
               profile=str(paths.profile_dir()), pid=os.getpid())
-    window.show_kiosk()
     window.load(policy.start_url)
+    _while_loading(session, options)
     code = app.exec()
     installed.undo()
     del wakeup

@@ -44,8 +44,9 @@ class CookieMirror:
     Qt 6.12 reports only *changes* (``cookieAdded``/``cookieRemoved``): its ``loadAllCookies()``
     discards Chromium's answer (``getAllCookies`` passes an empty callback), so cookies restored
     from disk -- the session a crashed app must resend with -- never reach Python. They are read
-    from the profile's ``Cookies`` database instead (``persisted``, before any page loads);
-    later changes override them.
+    from the profile's ``Cookies`` database instead: its bytes are copied here, before any page
+    loads (Chromium opens the file at the first request), and parsed at the first read, off the
+    start page's critical path. Changes reported meanwhile override the disk copy.
     """
 
     def __init__(
@@ -54,9 +55,10 @@ class CookieMirror:
         self._lock = threading.Lock()
         self._cookies: dict[tuple[str, str, str], Cookie] = {}
         self._clock = clock
-        if persisted is not None:
-            for cookie in read_cookie_database(persisted, clock()):
-                self._cookies[(cookie.name, cookie.domain, cookie.path)] = cookie
+        self._persisted = (persisted, _read_bytes(persisted)) if persisted is not None else None
+        # What the engine reported before the disk copy was merged: it wins over that copy.
+        self._changed: set[tuple[str, str, str]] = set()
+        self._removed: set[tuple[tuple[str, str, str], str]] = set()
         self._store = store
         store.cookieAdded.connect(self.add)
         store.cookieRemoved.connect(self.remove)
@@ -68,10 +70,21 @@ class CookieMirror:
         self._store.cookieAdded.disconnect(self.add)
         self._store.cookieRemoved.disconnect(self.remove)
 
+    def _cookies_held(self) -> dict[tuple[str, str, str], Cookie]:
+        """The cookies, with the disk copy merged in on first use (call with the lock held)."""
+        if self._persisted is not None:
+            path, data = self._persisted
+            self._persisted = None
+            for cookie in parse_cookie_database(data, path, self._clock()):
+                key = (cookie.name, cookie.domain, cookie.path)
+                if key not in self._changed and (key, cookie.value) not in self._removed:
+                    self._cookies[key] = cookie
+        return self._cookies
+
     @property
     def count(self) -> int:
         with self._lock:
-            return len(self._cookies)
+            return len(self._cookies_held())
 
     @staticmethod
     def _convert(cookie: QNetworkCookie) -> Cookie:
@@ -89,8 +102,11 @@ class CookieMirror:
 
     def add(self, cookie: QNetworkCookie) -> None:
         mirrored = self._convert(cookie)
+        key = (mirrored.name, mirrored.domain, mirrored.path)
         with self._lock:
-            self._cookies[(mirrored.name, mirrored.domain, mirrored.path)] = mirrored
+            if self._persisted is not None:
+                self._changed.add(key)
+            self._cookies[key] = mirrored
 
     def remove(self, cookie: QNetworkCookie) -> None:
         mirrored = self._convert(cookie)
@@ -99,12 +115,15 @@ class CookieMirror:
             # Only that very cookie: a late removal of a replaced one keeps its successor.
             if key in self._cookies and self._cookies[key].value == mirrored.value:
                 del self._cookies[key]
+            elif self._persisted is not None:
+                self._removed.add((key, mirrored.value))  # perhaps one from the disk copy
 
     def snapshot(self) -> list[Cookie]:
         """Every cookie now held, expired ones left out (carried over an SEB restart)."""
         now = self._clock()
         with self._lock:
-            return [c for c in self._cookies.values() if c.expires is None or c.expires > now]
+            return [c for c in self._cookies_held().values()
+                    if c.expires is None or c.expires > now]
 
     def for_url(self, url: str) -> dict[str, str]:
         """Name -> value of the cookies a browser would send to ``url`` (RFC 6265 matching)."""
@@ -112,7 +131,7 @@ class CookieMirror:
         host, path = (parts.hostname or "").lower(), parts.path or "/"
         now = self._clock()
         with self._lock:
-            cookies = list(self._cookies.values())
+            cookies = list(self._cookies_held().values())
         chosen: dict[str, str] = {}
         for cookie in sorted(cookies, key=lambda c: len(c.path)):  # longest path wins
             if cookie.expires is not None and cookie.expires <= now:
@@ -142,22 +161,25 @@ def _path_matches(path: str, cookie_path: str) -> bool:
 _CHROMIUM_EPOCH_OFFSET_S = 11_644_473_600
 
 
-def read_cookie_database(path: Path, now: float) -> list[Cookie]:
-    """The unexpired cookies in a Chromium ``Cookies`` database, read from an in-memory copy (no
-    lock on Chromium's file, no temporary copy of session cookies on disk). Encrypted values
-    (Chromium's OS-keyring encryption, if a build uses it) are skipped; an unreadable database
-    yields nothing and a warning."""
+def _read_bytes(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
-        return []
+        return b""
     except OSError as exc:
         log.event("cookies.unreadable", f"cannot read {path}: {exc}", level=WARNING)
-        return []
+        return b""
+
+
+def parse_cookie_database(data: bytes, path: Path, now: float) -> list[Cookie]:
+    """The unexpired cookies in a copy of a Chromium ``Cookies`` database (``path`` names it in
+    a warning), opened in memory: no lock on Chromium's file, no temporary copy of session
+    cookies on disk. Encrypted values (Chromium's OS-keyring encryption, if a build uses it) are
+    skipped; an unreadable database yields nothing and a warning."""
     if not data:
         return []
     found: list[Cookie] = []
-    import sqlite3  # a fresh profile has no database: no import on the way to the first page
+    import sqlite3  # on first use: not on the way to the first page
 
     conn = sqlite3.connect(":memory:")
     try:

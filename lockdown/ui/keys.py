@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, QObject
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QWidget
 
 from lockdown import log
 
-_K = Qt.Key
-_M = Qt.KeyboardModifier
+if TYPE_CHECKING:
+    from PySide6.QtCore import Qt
 
 
 class KeyAction(Enum):
@@ -31,14 +32,16 @@ class KeyAction(Enum):
     QUIT = "quit"
 
 
-def _mods(modifiers: Qt.KeyboardModifier) -> Qt.KeyboardModifier:
-    # Keypad is a location, not a modifier a user means.
-    return modifiers & ~_M.KeypadModifier
-
-
 def classify(key: int, modifiers: Qt.KeyboardModifier) -> KeyAction:
-    """What a key press means in the kiosk (pure mapping, unit-tested)."""
-    mods = _mods(modifiers)
+    """What a key press means in the kiosk (pure mapping, unit-tested).
+
+    ``Qt`` is imported here, not at module level: its first import creates ~90 Python enums
+    (~20 ms), which the window's start-up path avoids until the start page is loading.
+    """
+    from PySide6.QtCore import Qt
+
+    _K, _M = Qt.Key, Qt.KeyboardModifier
+    mods = modifiers & ~_M.KeypadModifier  # keypad is a location, not a modifier a user means
     ctrl = _M.ControlModifier
     ctrl_shift = _M.ControlModifier | _M.ShiftModifier
     alt = _M.AltModifier

@@ -15,7 +15,6 @@ other interpreters are left alone.
 
 from __future__ import annotations
 
-import platform
 import sys
 
 GUARDED: tuple[object, ...] = (None, True, False)
@@ -29,7 +28,7 @@ def needed() -> bool:
 
 
 def _layout_known() -> bool:
-    return platform.python_implementation() == "CPython" and not hasattr(sys, "getobjects")
+    return sys.implementation.name == "cpython" and not hasattr(sys, "getobjects")
 
 
 def immortalise() -> bool:

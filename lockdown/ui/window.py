@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPoint, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QPoint, QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWebEngineCore import QWebEnginePage
 from PySide6.QtWebEngineWidgets import QWebEngineView
@@ -27,10 +28,12 @@ from lockdown import log
 from lockdown.policy.decide import Decider, Decision, Kind
 from lockdown.ui.downloads import DownloadManager
 from lockdown.ui.internal_pages import blocked_page_url
-from lockdown.ui.keys import KeyAction, KeyFilter
+from lockdown.ui.keys import KeyAction
+
+if TYPE_CHECKING:
+    from lockdown.ui.keys import KeyFilter
 from lockdown.ui.page import ExamPage
 from lockdown.ui.profile import ExamProfile
-from lockdown.ui.quit_flow import QuitFlow
 
 #: How long work that waits for the start page (see ``KioskWindow.start_page_settled``) waits
 #: at most, e.g. when the network is down at start.
@@ -41,6 +44,12 @@ _EDIT_ACTIONS = (
     ("Copy", QWebEnginePage.WebAction.Copy),
     ("Paste", QWebEnginePage.WebAction.Paste),
 )
+
+
+def _later(slot: Callable[..., object]) -> Callable[..., None]:
+    """``slot`` run from the event loop, as a queued connection would (without PySide6's costly
+    ``Qt`` namespace on the way to the first page)."""
+    return lambda *args: QTimer.singleShot(0, functools.partial(slot, *args))
 
 
 class StatusStrip(QWidget):
@@ -84,20 +93,21 @@ class KioskWindow(QWidget):
     start_page_settled = Signal()
 
     def __init__(self, exam_profile: ExamProfile, decider: Decider, downloads: DownloadManager,
-                 host_label: str, pending_answers: Callable[[], int] = lambda: 0) -> None:
+                 host_label: str, pending_answers: Callable[[], int] = lambda: 0, *,
+                 defer_kiosk: bool = False) -> None:
+        """``defer_kiosk``: the caller runs :meth:`make_kiosk` later, once the start page is
+        loading (see there); otherwise it runs here."""
         super().__init__()
         self.setWindowTitle("lockdown exam browser")
-        self.setWindowFlags(Qt.WindowType.Window | Qt.WindowType.FramelessWindowHint
-                            | Qt.WindowType.WindowStaysOnTopHint)
         self._decider = decider
         self._policy = decider.policy
         self._ending = False
-        self._settled = False
-        self._quit_flow = QuitFlow(self, self._policy, pending_answers)
+        self._settled: bool | None = False  # None: the start page loaded while hidden
+        self._pending_answers = pending_answers
+        self.key_filter: KeyFilter | None = None
         self.view = QWebEngineView(self)
         self.page = ExamPage(exam_profile.profile, decider, self.view)
         self.view.setPage(self.page)
-        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._context_menu)
         self.view.setAcceptDrops(False)
         self.progress = QProgressBar(self)
@@ -115,13 +125,12 @@ class KioskWindow(QWidget):
         self._downloads = downloads
         downloads.changed.connect(self._downloads_changed)
         self.status.downloads.clicked.connect(self._show_downloads)
-        # Queued: loading a page from inside acceptNavigationRequest/interceptRequest re-enters
-        # Chromium's navigation code and aborts the process (SIGTRAP), so act a tick later.
-        queued = Qt.ConnectionType.QueuedConnection
-        self.page.navigation_blocked.connect(self.show_blocked, queued)
-        exam_profile.signals.blocked.connect(self._request_blocked, queued)
-        self.page.quit_url_reached.connect(lambda: self.end_session("quit-url"), queued)
-        self.page.popup_requested.connect(self._open_popup, queued)
+        # A tick later: loading a page from inside acceptNavigationRequest/interceptRequest
+        # re-enters Chromium's navigation code and aborts the process (SIGTRAP).
+        self.page.navigation_blocked.connect(_later(self.show_blocked))
+        exam_profile.signals.blocked.connect(_later(self._request_blocked))
+        self.page.quit_url_reached.connect(_later(lambda: self.end_session("quit-url")))
+        self.page.popup_requested.connect(_later(self._open_popup))
         self.page.printRequested.connect(lambda: self.handle_key(KeyAction.PRINT))
         self.page.loadStarted.connect(self._load_started)
         self.page.loadProgress.connect(self.progress.setValue)
@@ -131,18 +140,40 @@ class KioskWindow(QWidget):
         self.page.titleChanged.connect(
             lambda title: log.event("title.changed", "page title", title=title[:200]))
         self._popups: list[QWebEngineView] = []
+        if not defer_kiosk:
+            self.make_kiosk()
+
+    def make_kiosk(self) -> None:
+        """Frameless and on top, the key filter, the edit-only context menu: before the window
+        is shown. The app runs this once the start page is loading: it is the first use of
+        PySide6's ``Qt`` namespace, whose ~90 Python enums take ~20 ms to create."""
+        if self.key_filter is not None:
+            return
+        from PySide6.QtCore import Qt
+
+        from lockdown.ui.keys import KeyFilter
+
+        self.setWindowFlags(Qt.WindowType.Window | Qt.WindowType.FramelessWindowHint
+                            | Qt.WindowType.WindowStaysOnTopHint)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.key_filter = KeyFilter(self.handle_key)
         self.key_filter.watch(self)
 
     def show_kiosk(self) -> None:
         """Fullscreen on the current screen; sized to it first, since without a window manager
         (a bare X session, Xvfb) nobody applies the fullscreen state for us."""
+        self.make_kiosk()
         self.setGeometry(self.screen().geometry())
         self.showFullScreen()
         self.view.setFocus()  # keys go to the page from the first moment
         QTimer.singleShot(START_GRACE_MS, self._settle)
+        if self._settled is None:  # the start page loaded before the window was shown
+            self._settle()
 
     def _settle(self, *_: object) -> None:
+        if self.isHidden():  # what waits for this (environment checks) needs the window
+            self._settled = None if self._settled is False else self._settled
+            return
         if not self._settled and not self._ending:
             self._settled = True
             self.start_page_settled.emit()
@@ -185,6 +216,8 @@ class KioskWindow(QWidget):
         if self._policy.popups == "same_window":
             self.view.load(url)
             return
+        from PySide6.QtCore import Qt
+
         popup = QWebEngineView()
         popup.setPage(ExamPage(self.page.profile(), self._decider, popup))
         self.popup_page_created.emit(popup.page())
@@ -192,7 +225,8 @@ class KioskWindow(QWidget):
         popup.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         popup.destroyed.connect(lambda: self._forget_popup(popup))
         popup.resize(self.width() * 3 // 4, self.height() * 3 // 4)
-        self.key_filter.watch(popup)
+        if self.key_filter is not None:
+            self.key_filter.watch(popup)
         popup.load(url)
         popup.show()
         self._popups.append(popup)
@@ -274,10 +308,12 @@ class KioskWindow(QWidget):
     # -- leaving ----------------------------------------------------------------------------
     def set_pending_answers(self, pending_answers: Callable[[], int]) -> None:
         """How many answers are not on the server yet (the journal); asked before quitting."""
-        self._quit_flow = QuitFlow(self, self._policy, pending_answers)
+        self._pending_answers = pending_answers
 
     def request_quit(self) -> None:
-        if self._quit_flow.ask():
+        from lockdown.ui.quit_flow import QuitFlow
+
+        if QuitFlow(self, self._policy, self._pending_answers).ask():
             self.end_session("user")
 
     def end_session(self, why: str) -> None:

@@ -397,6 +397,15 @@ def test_cookies_restored_from_disk_reach_the_sender(make_browser: Callable[...,
     mirror.remove(stale)  # a late removal of the replaced cookie keeps its successor
     assert mirror.for_url("http://127.0.0.1:8/")["MoodleSession"] == "newer"
     assert CookieMirror(browser.profile.profile.cookieStore(), tmp_path / "missing").count == 0
+    # The disk copy is parsed at the first read: what the engine reports before that still wins.
+    early = CookieMirror(browser.profile.profile.cookieStore(), database)
+    early.add(cookie)  # MoodleSession=newer
+    wide = QNetworkCookie(b"Wide", b"w")
+    wide.setDomain(".example.org")
+    wide.setPath("/")
+    early.remove(wide)  # gone before anything was read
+    assert early.for_url("http://127.0.0.1:8/") == {"MoodleSession": "newer"}
+    assert early.for_url("https://a.example.org/") == {}
 
 
 def test_the_sender_keeps_no_cookies_of_its_own(site: DemoSite) -> None:
