@@ -38,6 +38,9 @@ from lockdown.ui.profile import ExamProfile
 #: How long work that waits for the start page (see ``KioskWindow.start_page_settled``) waits
 #: at most, e.g. when the network is down at start.
 START_GRACE_MS = 3000
+#: After the start page's load event, how long that work still waits: the page's own onload
+#: requests (which Qt 6 routes through the interceptor on the GUI thread) go first.
+SETTLE_AFTER_LOAD_MS = 300
 ZOOM_STEPS = (0.5, 0.67, 0.75, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0)
 _EDIT_ACTIONS = (
     ("Cut", QWebEnginePage.WebAction.Cut),
@@ -87,7 +90,8 @@ class KioskWindow(QWidget):
 
     #: A popup window got its own page (integrations that serve pages, e.g. the journal bridge).
     popup_page_created = Signal(QWebEnginePage)
-    #: Once per session: the start page has loaded, or START_GRACE_MS passed without it. Work
+    #: Once per session: the start page has loaded (and SETTLE_AFTER_LOAD_MS passed), or
+    #: START_GRACE_MS passed without it, and the window is shown. Work
     #: that can wait (environment checks, opening the attempt journal) waits for this: Qt 6 runs
     #: the request interceptor on the GUI thread, so anything done there first delays the page.
     start_page_settled = Signal()
@@ -135,7 +139,8 @@ class KioskWindow(QWidget):
         self.page.loadStarted.connect(self._load_started)
         self.page.loadProgress.connect(self.progress.setValue)
         self.page.loadFinished.connect(self._load_finished)
-        self.page.loadFinished.connect(self._settle)
+        self.page.loadFinished.connect(
+            lambda _ok: QTimer.singleShot(SETTLE_AFTER_LOAD_MS, self._settle))
         self.page.urlChanged.connect(self._url_changed)
         self.page.titleChanged.connect(
             lambda title: log.event("title.changed", "page title", title=title[:200]))
