@@ -201,6 +201,10 @@ def _while_loading(session: Session, options: Options) -> None:
     ]
 
     def next_step() -> None:
+        if session.window.ending:
+            if session.window.isHidden():  # ended before it was shown: no window will close
+                session.app.quit()
+            return
         steps.pop(0)()
         if steps:
             QTimer.singleShot(0, next_step)

@@ -167,6 +167,8 @@ class KioskWindow(QWidget):
     def show_kiosk(self) -> None:
         """Fullscreen on the current screen; sized to it first, since without a window manager
         (a bare X session, Xvfb) nobody applies the fullscreen state for us."""
+        if self._ending:
+            return  # ended before it was shown (a signal right at start): stays hidden
         self.make_kiosk()
         self.setGeometry(self.screen().geometry())
         self.showFullScreen()
@@ -320,6 +322,10 @@ class KioskWindow(QWidget):
 
         if QuitFlow(self, self._policy, self._pending_answers).ask():
             self.end_session("user")
+
+    @property
+    def ending(self) -> bool:
+        return self._ending
 
     def end_session(self, why: str) -> None:
         if self._ending:
