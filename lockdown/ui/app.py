@@ -325,6 +325,9 @@ def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
     app.setApplicationName("lockdown")
     app.setQuitOnLastWindowClosed(True)
     if exam_protocols_needed_first(policy, options):
+        from lockdown.ui import refguard
+
+        refguard.immortalise()  # before the launch dialogs' Qt calls (see _while_loading)
         policy = _resolve_launch(policy, options)
     session = build_session(app, policy, defer_kiosk=True)
     installed = _Integrations(session, options)

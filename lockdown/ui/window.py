@@ -29,11 +29,11 @@ from lockdown.policy.decide import Decider, Decision, Kind
 from lockdown.ui.downloads import DownloadManager
 from lockdown.ui.internal_pages import blocked_page_url
 from lockdown.ui.keys import KeyAction
+from lockdown.ui.page import ExamPage
+from lockdown.ui.profile import ExamProfile
 
 if TYPE_CHECKING:
     from lockdown.ui.keys import KeyFilter
-from lockdown.ui.page import ExamPage
-from lockdown.ui.profile import ExamProfile
 
 #: How long work that waits for the start page (see ``KioskWindow.start_page_settled``) waits
 #: at most, e.g. when the network is down at start.
@@ -106,7 +106,8 @@ class KioskWindow(QWidget):
         self._decider = decider
         self._policy = decider.policy
         self._ending = False
-        self._settled: bool | None = False  # None: the start page loaded while hidden
+        self._settled = False
+        self._settle_when_shown = False  # the start page loaded before the window was shown
         self._pending_answers = pending_answers
         self.key_filter: KeyFilter | None = None
         self.view = QWebEngineView(self)
@@ -148,12 +149,13 @@ class KioskWindow(QWidget):
         if not defer_kiosk:
             self.make_kiosk()
 
-    def make_kiosk(self) -> None:
+    def make_kiosk(self) -> KeyFilter:
         """Frameless and on top, the key filter, the edit-only context menu: before the window
         is shown. The app runs this once the start page is loading: it is the first use of
-        PySide6's ``Qt`` namespace, whose ~90 Python enums take ~20 ms to create."""
+        PySide6's ``Qt`` namespace, whose ~90 Python enums take ~20 ms to create. Returns the
+        key filter."""
         if self.key_filter is not None:
-            return
+            return self.key_filter
         from PySide6.QtCore import Qt
 
         from lockdown.ui.keys import KeyFilter
@@ -163,6 +165,7 @@ class KioskWindow(QWidget):
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.key_filter = KeyFilter(self.handle_key)
         self.key_filter.watch(self)
+        return self.key_filter
 
     def show_kiosk(self) -> None:
         """Fullscreen on the current screen; sized to it first, since without a window manager
@@ -174,16 +177,17 @@ class KioskWindow(QWidget):
         self.showFullScreen()
         self.view.setFocus()  # keys go to the page from the first moment
         QTimer.singleShot(START_GRACE_MS, self._settle)
-        if self._settled is None:  # the start page loaded before the window was shown
+        if self._settle_when_shown:
             self._settle()
 
     def _settle(self, *_: object) -> None:
-        if self.isHidden():  # what waits for this (environment checks) needs the window
-            self._settled = None if self._settled is False else self._settled
+        if self._settled or self._ending:
             return
-        if not self._settled and not self._ending:
-            self._settled = True
-            self.start_page_settled.emit()
+        if self.isHidden():  # what waits for this (environment checks) needs the window
+            self._settle_when_shown = True
+            return
+        self._settled = True
+        self.start_page_settled.emit()
 
     # -- navigation -------------------------------------------------------------------------
     def load(self, url: str) -> None:
@@ -232,8 +236,7 @@ class KioskWindow(QWidget):
         popup.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         popup.destroyed.connect(lambda: self._forget_popup(popup))
         popup.resize(self.width() * 3 // 4, self.height() * 3 // 4)
-        if self.key_filter is not None:
-            self.key_filter.watch(popup)
+        self.make_kiosk().watch(popup)  # (made long before a page can open a popup)
         popup.load(url)
         popup.show()
         self._popups.append(popup)
