@@ -38,8 +38,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol, TypeAlias
 
-import psutil
-
 JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
 StepStatus = Literal["applied", "unsupported", "failed"]
 CrashRestorer = Callable[[Mapping[str, JsonValue]], None]
@@ -189,8 +187,7 @@ class StepRunner:
             self._marker_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise MarkerError(f"Cannot create the folder for the lockdown marker: {exc}") from exc
-        me = psutil.Process()
-        marker = _Marker(pid=me.pid, process_started=me.create_time())
+        marker = _Marker(pid=os.getpid(), process_started=_start_time_of_this_process())
         _write_marker(self._marker_path, marker)
         self._marker = marker
         results: list[StepResult] = []
@@ -322,8 +319,28 @@ def _drop_last_entry_named(marker: _Marker, name: str) -> None:
             return
 
 
+def _start_time_of_this_process() -> float:
+    from lockdown.platform import procfs
+
+    status = procfs.stat(os.getpid()) if procfs.available() else None
+    if status is not None:
+        return procfs.start_time(status)
+    import psutil
+
+    return float(psutil.Process().create_time())
+
+
 def _process_alive(pid: int, started: float) -> bool:
     """True when ``pid`` runs and is the same process that wrote the marker (not a reused pid)."""
+    from lockdown.platform import procfs
+
+    if procfs.available():
+        status = procfs.stat(pid)
+        if status is None or status.state == "Z":  # gone, or killed and not yet reaped
+            return False
+        return abs(procfs.start_time(status) - started) < _START_TIME_TOLERANCE_S
+    import psutil
+
     try:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:  # killed, not yet reaped: not running
