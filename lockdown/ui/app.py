@@ -197,7 +197,6 @@ def _while_loading(session: Session, options: Options) -> None:
         session.window.make_kiosk,
         session.window.show_kiosk,
         refguard.immortalise,  # PySide6 6.12 + Python 3.11 would otherwise free None mid-exam
-        functools.partial(_restart_on_os_links, session, options),
     ]
 
     def next_step() -> None:
@@ -332,6 +331,7 @@ def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
     session = build_session(app, policy, defer_kiosk=True)
     installed = _Integrations(session, options)
     window = session.window
+    _restart_on_os_links(session, options)  # macOS sends a launch link's FileOpen event early
     wakeup = _install_signal_wakeup(lambda signum: window.end_session(f"signal {signum}"))
     log.event("app.start", "lockdown started", start_url=policy.start_url,
               profile=str(paths.profile_dir()), pid=os.getpid())
