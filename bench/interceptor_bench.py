@@ -77,11 +77,15 @@ def main() -> None:
         timed_load(plain, url)
         timed_load(locked, url)  # warm both
         bare_times, app_times = [], []
-        for _ in range(args.loads):
-            bare_times.append(timed_load(plain, url))
-            app_times.append(timed_load(locked, url))
-        # Each app load is compared with the plain load just before it, so drift in the
-        # machine's load (the site's process, other jobs) cancels out of the ratio.
+        for index in range(args.loads):
+            if index % 2:  # every other pair the other way round: no place in a pair is favoured
+                app_times.append(timed_load(locked, url))
+                bare_times.append(timed_load(plain, url))
+            else:
+                bare_times.append(timed_load(plain, url))
+                app_times.append(timed_load(locked, url))
+        # Each app load is compared with the plain load next to it, so drift in the machine's
+        # load (the site's process, other jobs) cancels out of the ratio.
         paired = [(a - b) / b * 100 for b, a in zip(bare_times, app_times, strict=True)]
         print(f"bare_ms={statistics.median(bare_times):.1f} "
               f"app_ms={statistics.median(app_times):.1f} "

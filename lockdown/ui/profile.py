@@ -58,6 +58,17 @@ class PolicyInterceptor(QWebEngineUrlRequestInterceptor):
 
     def interceptRequest(self, info: QWebEngineUrlRequestInfo) -> None:
         url = info.requestUrl().toString(_FULLY_ENCODED)
+        # Most requests of an exam page go to an origin already allowed for every kind of
+        # request: then the engine is not even asked for the kind (see Decider).
+        if (self.request_hooks or not self._decider.allows_every_kind(url)) and self._decide(
+                info, url):
+            return
+        for provider in self.header_providers:
+            for name, value in provider(url).items():
+                info.setHttpHeader(name.encode("latin-1"), value.encode("latin-1"))
+
+    def _decide(self, info: QWebEngineUrlRequestInfo, url: str) -> bool:
+        """The full decision; True when the request is dealt with (blocked, or by a hook)."""
         kind = _KINDS.get(info.resourceType(), Kind.SUBRESOURCE)  # request_kind, inlined
         decision = self._decider.request(url, kind=kind)
         if not decision.allowed:
@@ -66,13 +77,8 @@ class PolicyInterceptor(QWebEngineUrlRequestInterceptor):
                       reason=decision.reason, rule=decision.rule,
                       first_party=info.firstPartyUrl().toString())
             self._signals.blocked.emit(decision)
-            return
-        for hook in self.request_hooks:
-            if hook(info, url, kind):
-                return
-        for provider in self.header_providers:
-            for name, value in provider(url).items():
-                info.setHttpHeader(name.encode("latin-1"), value.encode("latin-1"))
+            return True
+        return any(hook(info, url, kind) for hook in self.request_hooks)
 
 
 class InterceptorSignals(QObject):

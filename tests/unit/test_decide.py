@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from lockdown.policy.decide import Decider, Kind
 from lockdown.policy.rules import UrlRule
 from lockdown.policy.settings import Policy
+from lockdown.policy.urls import UrlError, parse_url
 
 MOODLE = "https://moodle.example.ac.uk"
 IDP = "https://login.idp.example.net"
@@ -239,6 +240,44 @@ def test_remembered_origins_give_the_verdict_a_fresh_decision_gives(
         assert got.kind is want.kind
         if not want.allowed:
             assert got == want  # blocks are decided in full, with their own URL and reason
+        if remembering.allows_every_kind(url):  # the interceptor then skips asking the kind
+            assert all(fresh.request(url, kind=k).allowed for k in list(Kind)[:4]), url
+
+
+@settings(derandomize=True, database=None, deadline=None, max_examples=500)
+@given(st.text(max_size=40), st.sampled_from(["", "/", "/x", ":443/", "@evil.test/"]))
+def test_only_an_allowed_origin_followed_by_a_path_is_allowed_for_every_kind(
+        text: str, prefix: str) -> None:
+    """Whatever follows a remembered origin, the fast check says yes only when the URL's host is
+    that origin's: user info, ports, longer host names and missing paths all fall through to
+    the full decision."""
+    remembering = decider()
+    assert remembering.request(f"{MOODLE}/", kind=Kind.SUBRESOURCE).allowed
+    url = MOODLE + prefix + text
+    if not remembering.allows_every_kind(url):
+        return
+    assert (prefix + text).startswith("/")
+    try:
+        parsed = parse_url(url)
+    except UrlError:
+        return  # not a URL Chromium would hand the interceptor (it only sends canonical ones)
+    allowed = parse_url(f"{MOODLE}/")
+    assert (parsed.scheme, parsed.host, parsed.port) == (allowed.scheme, allowed.host,
+                                                         allowed.port)
+    assert all(decider().request(url, kind=k).allowed for k in list(Kind)[:4]), url
+
+
+def test_websocket_origins_and_blocks_are_never_allowed_for_every_kind() -> None:
+    d = decider()
+    assert d.request("wss://moodle.example.ac.uk/socket", kind=Kind.WEBSOCKET).allowed
+    assert not d.allows_every_kind("wss://moodle.example.ac.uk/socket")  # not a frame scheme
+    assert not d.request("https://evil.test/x").allowed
+    assert not d.allows_every_kind("https://evil.test/x")
+    assert d.request(f"{MOODLE}/a.css").allowed
+    for near in (f"{MOODLE}t/", f"{MOODLE}", f"{MOODLE}.evil.test/", f"{MOODLE}@evil.test/",
+                 f"{MOODLE}:443/", "http://moodle.example.ac.uk/", f"{MOODLE.upper()}/"):
+        assert not d.allows_every_kind(near), near
+    assert d.allows_every_kind(f"{MOODLE}/mod/quiz/attempt.php?id=3")
 
 
 def test_hosts_are_remembered_only_without_url_rules() -> None:
