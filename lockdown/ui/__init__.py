@@ -2,8 +2,8 @@
 
 Importing it spares PySide6 6.12 some work on the way to the first page. After every module
 import, PySide6's ``__feature__`` support reads that module's whole source file to learn whether
-it mentions "PySide6" (``_mod_uses_pyside``): 7-15 ms for the ~80 lockdown modules imported
-before the start page loads, most of them standard-library ones. The standard library never
+it mentions "PySide6" (``_mod_uses_pyside``): 7-15 ms for the ~80 modules imported after PySide6
+on the way to the start page, most of them standard-library ones. The standard library never
 mentions PySide6: those are answered "no" without reading. No lockdown module uses
 ``from __feature__ import`` (a unit test checks), so ours are answered "uses PySide6, with no
 feature", the plain Qt API they are written against. Other modules are still scanned. (A frozen
