@@ -189,23 +189,30 @@ def _while_loading(session: Session, options: Options) -> None:
     processes meanwhile. Each step is short, so the GUI thread, where Qt 6 also runs the request
     interceptor, is never held up for long.
     """
-    from PySide6.QtCore import QTimer
-
     from lockdown.ui import refguard
 
-    steps: list[Callable[[], object]] = [
-        session.window.make_kiosk,
-        session.window.show_kiosk,
+    window = session.window
+
+    def may_go_on() -> bool:
+        if window.ending and window.isHidden():  # ended before it was shown: no window will close
+            session.app.quit()
+        return not window.ending
+
+    _one_per_turn([
+        window.make_kiosk,
+        window.show_kiosk,
         refguard.immortalise,  # PySide6 6.12 + Python 3.11 would otherwise free None mid-exam
-    ]
+    ], may_go_on)
+
+
+def _one_per_turn(steps: list[Callable[[], object]], may_go_on: Callable[[], bool]) -> None:
+    """Run ``steps`` in order, one per event-loop turn, while ``may_go_on()`` says so: input,
+    paint and the request interceptor (Qt 6 runs it on the GUI thread) get in between."""
+    from PySide6.QtCore import QTimer
 
     def next_step() -> None:
-        if session.window.ending:
-            if session.window.isHidden():  # ended before it was shown: no window will close
-                session.app.quit()
-            return
-        steps.pop(0)()
-        if steps:
+        if steps and may_go_on():
+            steps.pop(0)()
             QTimer.singleShot(0, next_step)
 
     QTimer.singleShot(0, next_step)
@@ -261,24 +268,18 @@ class _Integrations:
         self._options = options
         self._protocols_first = exam_protocols_needed_first(session.policy, options)
         self._cleanups = self._install(integrations(protocols_first=self._protocols_first))
-        self._waiting: list[Integration] = []
         session.window.start_page_settled.connect(self._install_deferred)
 
     def _install(self, installs: list[Integration]) -> list[Callable[[], None]]:
         return [c for install in installs if (c := install(self._session)) is not None]
 
     def _install_deferred(self) -> None:
-        self._waiting = deferred_integrations(self._options,
-                                              protocols_first=self._protocols_first)
-        self._install_next()
+        installs = deferred_integrations(self._options, protocols_first=self._protocols_first)
+        _one_per_turn([functools.partial(self._install_one, i) for i in installs],
+                      lambda: not self._session.window.isHidden())
 
-    def _install_next(self) -> None:
-        """One deferred integration per event-loop turn: input and paint get in between."""
-        from PySide6.QtCore import QTimer
-
-        if self._waiting and not self._session.window.isHidden():
-            self._cleanups += self._install([self._waiting.pop(0)])
-            QTimer.singleShot(0, self._install_next)
+    def _install_one(self, install: Integration) -> None:
+        self._cleanups += self._install([install])
 
     def undo(self) -> None:
         for cleanup in reversed(self._cleanups):
