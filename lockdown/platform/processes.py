@@ -122,8 +122,7 @@ def match_processes(
 def list_processes() -> list[ProcessInfo]:
     """The running processes as far as this user may see them (no exception for denied ones)."""
     if procfs.available():
-        return [ProcessInfo(e.pid, e.name, e.exe, e.create_time, e.argv0)
-                for e in procfs.entries()]
+        return _list_from_proc()
     import psutil
 
     infos: list[ProcessInfo] = []
@@ -140,6 +139,20 @@ def list_processes() -> list[ProcessInfo]:
                 argv0=str(cmdline[0]) if cmdline else "",
             )
         )
+    return infos
+
+
+def _list_from_proc() -> list[ProcessInfo]:
+    """Linux: the same values psutil gives, from ``/proc`` (see :mod:`procfs`); processes that
+    end while listed are left out."""
+    infos: list[ProcessInfo] = []
+    for pid in procfs.pids():
+        status = procfs.stat(pid)
+        if status is None:
+            continue
+        argv = procfs.argv(pid)
+        infos.append(ProcessInfo(pid, procfs.display_name(status.comm, argv), procfs.exe(pid),
+                                 procfs.start_time(status), argv[0] if argv else ""))
     return infos
 
 

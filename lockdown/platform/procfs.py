@@ -30,17 +30,6 @@ class ProcStat:
     start_ticks: int
 
 
-@dataclass(frozen=True)
-class ProcEntry:
-    """One process, as :func:`entries` lists it."""
-
-    pid: int
-    name: str
-    exe: str
-    create_time: float
-    argv0: str
-
-
 def available() -> bool:
     return sys.platform.startswith("linux") and os.path.isdir(f"{PROC}/self")
 
@@ -99,7 +88,7 @@ def display_name(comm: str, argv: list[str]) -> str:
     return comm
 
 
-def _exe(pid: int) -> str:
+def exe(pid: int) -> str:
     try:
         path = os.readlink(f"{PROC}/{pid}/exe")
     except OSError:
@@ -123,7 +112,7 @@ def parse_cmdline(raw: bytes) -> list[str]:
     return argv
 
 
-def _argv(pid: int) -> list[str]:
+def argv(pid: int) -> list[str]:
     try:
         with open(f"{PROC}/{pid}/cmdline", "rb") as file:
             return parse_cmdline(file.read())
@@ -131,17 +120,6 @@ def _argv(pid: int) -> list[str]:
         return []
 
 
-def entries() -> list[ProcEntry]:
-    """Every process this user can see; processes that end while listed are left out."""
-    found: list[ProcEntry] = []
-    for name in os.listdir(PROC):
-        if not name.isdigit():
-            continue
-        pid = int(name)
-        status = stat(pid)
-        if status is None:
-            continue
-        argv = _argv(pid)
-        found.append(ProcEntry(pid, display_name(status.comm, argv), _exe(pid),
-                               start_time(status), argv[0] if argv else ""))
-    return found
+def pids() -> list[int]:
+    """Every process id this user can see (some may end before they are read)."""
+    return [int(name) for name in os.listdir(PROC) if name.isdigit()]

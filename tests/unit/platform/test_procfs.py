@@ -9,7 +9,7 @@ import sys
 import psutil
 import pytest
 
-from lockdown.platform import procfs
+from lockdown.platform import processes, procfs
 
 pytestmark = pytest.mark.skipif(not procfs.available(), reason="Linux /proc only")
 
@@ -44,10 +44,10 @@ def test_a_truncated_comm_is_extended_from_the_first_argument() -> None:
     assert procfs.display_name("short", ["/usr/bin/something-else"]) == "short"
 
 
-def test_entries_agree_with_psutil() -> None:
+def test_the_process_list_agrees_with_psutil() -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        ours = {e.pid: e for e in procfs.entries()}
+        ours = {e.pid: e for e in processes.list_processes()}
         checked = 0
         for proc in psutil.process_iter(["name", "exe", "create_time", "cmdline"]):
             entry = ours.get(proc.pid)
