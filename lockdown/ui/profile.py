@@ -69,7 +69,7 @@ class PolicyInterceptor(QWebEngineUrlRequestInterceptor):
 
     def _decide(self, info: QWebEngineUrlRequestInfo, url: str) -> bool:
         """The full decision; True when the request is dealt with (blocked, or by a hook)."""
-        kind = _KINDS.get(info.resourceType(), Kind.SUBRESOURCE)  # request_kind, inlined
+        kind = request_kind(info.resourceType())
         decision = self._decider.request(url, kind=kind)
         if not decision.allowed:
             info.block(True)
