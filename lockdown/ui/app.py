@@ -190,6 +190,7 @@ def _while_loading(session: Session, options: Options) -> None:
     interceptor, is never held up for long.
     """
     from lockdown.ui import refguard
+    from lockdown.ui.warmup import Warmup
 
     window = session.window
 
@@ -198,11 +199,14 @@ def _while_loading(session: Session, options: Options) -> None:
             session.app.quit()
         return not window.ending
 
-    _one_per_turn([
+    steps: list[Callable[[], object]] = [
         window.make_kiosk,
         window.show_kiosk,
         refguard.immortalise,  # PySide6 6.12 + Python 3.11 would otherwise free None mid-exam
-    ], may_go_on)
+    ]
+    warmup = Warmup()  # the window's first step needs what the thread prepares
+    warmup.done.connect(lambda: _one_per_turn(steps, may_go_on))
+    warmup.start()
 
 
 def _one_per_turn(steps: list[Callable[[], object]], may_go_on: Callable[[], bool]) -> None:

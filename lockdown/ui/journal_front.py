@@ -35,6 +35,9 @@ BridgeOpener = Callable[["Session"], "JournalBridge | None"]
 
 
 def open_app_bridge(session: Session) -> JournalBridge | None:
+    from lockdown.ui.warmup import finished
+
+    finished()  # the bridge's modules import ``Qt``; a page may answer while the start page loads
     from lockdown.ui.journal_bridge import open_bridge
 
     return open_bridge(session)

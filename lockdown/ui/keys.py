@@ -35,11 +35,12 @@ class KeyAction(Enum):
 def classify(key: int, modifiers: Qt.KeyboardModifier) -> KeyAction:
     """What a key press means in the kiosk (pure mapping, unit-tested).
 
-    ``Qt`` is imported here, not at module level: its first import creates ~90 Python enums
-    (~20 ms), which the window's start-up path avoids until the start page is loading.
+    ``Qt`` is not imported at module level: its first import creates ~90 Python enums (~15 ms),
+    which :mod:`lockdown.ui.warmup` does off the GUI thread while the start page loads.
     """
-    from PySide6.QtCore import Qt
+    from lockdown.ui.warmup import qt_namespace
 
+    Qt = qt_namespace()
     _K, _M = Qt.Key, Qt.KeyboardModifier
     mods = modifiers & ~_M.KeypadModifier  # keypad is a location, not a modifier a user means
     ctrl = _M.ControlModifier
