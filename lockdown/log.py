@@ -6,7 +6,6 @@ them (``{"ts": ..., "level": ..., "event": "navigation.blocked", "url": ..., "re
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
@@ -18,6 +17,12 @@ _logger = logging.getLogger(LOGGER_NAME)
 
 
 class _JsonFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        import json  # only when JSON lines are asked for: not on the way to every start page
+
+        super().__init__()
+        self._dumps = json.dumps
+
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
             "ts": round(record.created, 3),
@@ -27,7 +32,7 @@ class _JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         payload.update(getattr(record, "fields", {}))
-        return json.dumps(payload, ensure_ascii=False, default=str)
+        return self._dumps(payload, ensure_ascii=False, default=str)
 
 
 class _TextFormatter(logging.Formatter):

@@ -9,7 +9,6 @@ error, so nothing a student types can loosen what IT decided.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import string
 import sys
@@ -76,6 +75,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(source, "file is not UTF-8 text") from None
     if path.suffix.lower() == ".json":
+        import json  # like tomllib: only for the format given
+
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:

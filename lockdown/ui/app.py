@@ -242,8 +242,23 @@ def _start_demo(policy: Policy) -> tuple[Policy, DemoSite]:
     return demo_policy(policy, site), site
 
 
-def _restart_on_os_links(session: Session, options: Options) -> None:
+def application_class(platform: str = sys.platform) -> type[QApplication]:
+    """macOS hands links to a running app as events (:mod:`lockdown.ui.url_open`); Windows
+    and Linux start a new process with the link in argv."""
+    if platform == "darwin":
+        from lockdown.ui.url_open import LinkAwareApplication
+
+        return LinkAwareApplication
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication
+
+
+def _restart_on_os_links(session: Session, options: Options,
+                         platform: str = sys.platform) -> None:
     """macOS: a link the OS opens ends this session and restarts the app with it."""
+    if platform != "darwin":
+        return
     from lockdown.ui.url_open import LinkAwareApplication, restart_args_for
 
     if not isinstance(session.app, LinkAwareApplication):
@@ -322,7 +337,6 @@ def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
         policy, site = _start_demo(policy)
 
     from lockdown.ui.internal_pages import register_scheme
-    from lockdown.ui.url_open import application_class
 
     register_scheme()
     app = application_class()(qt_argv(sys.argv[0] if sys.argv else "lockdown"))

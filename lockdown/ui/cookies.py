@@ -13,13 +13,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import QDateTime
-from PySide6.QtNetwork import QNetworkCookie
-
 from lockdown import log
+
+if TYPE_CHECKING:  # PySide6 builds each class's Python enums at its first import: not at start
+    from PySide6.QtCore import QDateTime
+    from PySide6.QtNetwork import QNetworkCookie
 
 WARNING = 30
 

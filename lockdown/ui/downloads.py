@@ -6,12 +6,15 @@ Exam pages never download: the policy refuses, the request is cancelled and logg
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QUrl, Signal
-from PySide6.QtWebEngineCore import QWebEngineDownloadRequest
 
 from lockdown import log
 from lockdown.policy.decide import Decider
+
+if TYPE_CHECKING:  # its Python enums are built at its first import: at the first download
+    from PySide6.QtWebEngineCore import QWebEngineDownloadRequest
 
 WARNING = 30
 

@@ -7,17 +7,17 @@ entry (the "Go back" button works) and never a ``data:`` URL, which the policy r
 from __future__ import annotations
 
 import string
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlencode
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QUrl
-from PySide6.QtWebEngineCore import (
-    QWebEngineUrlRequestJob,
-    QWebEngineUrlScheme,
-    QWebEngineUrlSchemeHandler,
-)
+from PySide6.QtCore import QUrl
+from PySide6.QtWebEngineCore import QWebEngineUrlScheme, QWebEngineUrlSchemeHandler
 
 from lockdown.assets import read_text
 from lockdown.policy.decide import INTERNAL_SCHEME, Decision
+
+if TYPE_CHECKING:  # PySide6 builds each class's Python enums at its first import: not at start
+    from PySide6.QtWebEngineCore import QWebEngineUrlRequestJob
 
 SCHEME = INTERNAL_SCHEME.encode()
 
@@ -62,6 +62,9 @@ class InternalPages(QWebEngineUrlSchemeHandler):
         self._home = home
 
     def requestStarted(self, job: QWebEngineUrlRequestJob) -> None:
+        from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+        from PySide6.QtWebEngineCore import QWebEngineUrlRequestJob
+
         url = job.requestUrl()
         if url.path() != "blocked":
             job.fail(QWebEngineUrlRequestJob.Error.UrlNotFound)

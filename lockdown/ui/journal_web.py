@@ -7,20 +7,18 @@ MainWorld and an isolated world). The cookies it resends with come from the sess
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QFile, QIODevice, QObject, QUrl, Slot
 from PySide6.QtWebChannel import QWebChannel
-from PySide6.QtWebEngineCore import (
-    QWebEngineFrame,
-    QWebEnginePage,
-    QWebEngineProfile,
-    QWebEngineScript,
-)
+from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile, QWebEngineScript
 
 from lockdown.assets import read_text
 from lockdown.journal.errors import JournalError
+
+if TYPE_CHECKING:  # PySide6 builds each class's Python enums at its first import: not at start
+    from PySide6.QtWebEngineCore import QWebEngineFrame
 
 WORLD = QWebEngineScript.ScriptWorldId.ApplicationWorld
 EVENT = "__lockdown_journal_entry"
@@ -171,6 +169,8 @@ def drain_subframes(page: QWebEnginePage, on_record: Callable[[str, str], object
 
 
 def _drained(on_record: Callable[[str, str], object], frame_url: str, result: object) -> None:
+    import json  # not on the way to the start page
+
     try:
         items = json.loads(result) if isinstance(result, str) else []
     except ValueError:

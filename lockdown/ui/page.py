@@ -8,21 +8,22 @@ including ones that never reach the network (``javascript:``, ``data:``, ``view-
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QUrl, Signal
-from PySide6.QtWebEngineCore import (
-    QWebEngineCertificateError,
-    QWebEngineDesktopMediaRequest,
-    QWebEngineFileSystemAccessRequest,
-    QWebEnginePage,
-    QWebEnginePermission,
-    QWebEngineProfile,
-    QWebEngineRegisterProtocolHandlerRequest,
-    QWebEngineSettings,
-)
+from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile, QWebEngineSettings
 
 from lockdown import log
 from lockdown.policy.decide import Decider, Decision
+
+if TYPE_CHECKING:  # PySide6 builds each class's Python enums at its first import: not at start
+    from PySide6.QtWebEngineCore import (
+        QWebEngineCertificateError,
+        QWebEngineDesktopMediaRequest,
+        QWebEngineFileSystemAccessRequest,
+        QWebEnginePermission,
+        QWebEngineRegisterProtocolHandlerRequest,
+    )
 
 WARNING = 30
 _Attr = QWebEngineSettings.WebAttribute

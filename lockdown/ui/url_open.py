@@ -4,12 +4,12 @@ On macOS a clicked ``numbas://``/``seb://``/``sebs://`` link, or an opened ``.se
 the app as a FileOpen event sent to the QApplication, at launch as well as later. The app answers
 by restarting itself with the link as its argument, the same path an in-page ``seb://`` link
 takes, so the machine policy is checked exactly as for a command-line link. Windows and Linux
-start a new process with the link in argv instead, so this is installed on macOS only.
+start a new process with the link in argv instead, so this is installed (and this module
+imported: its Qt classes cost start-up time) on macOS only.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QEvent, QUrl
@@ -53,7 +53,3 @@ class LinkAwareApplication(QApplication):
                 self.on_link(link)
             return True
         return super().event(event)
-
-
-def application_class() -> type[QApplication]:
-    return LinkAwareApplication if sys.platform == "darwin" else QApplication

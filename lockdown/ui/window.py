@@ -10,30 +10,23 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPoint, QTimer, QUrl, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtCore import QTimer, QUrl, Signal
 from PySide6.QtWebEngineCore import QWebEnginePage
 from PySide6.QtWebEngineWidgets import QWebEngineView
-from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
-    QMenu,
-    QProgressBar,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from lockdown import log
 from lockdown.policy.decide import Decider, Decision, Kind
 from lockdown.ui.downloads import DownloadManager
 from lockdown.ui.internal_pages import blocked_page_url
-from lockdown.ui.keys import KeyAction
 from lockdown.ui.page import ExamPage
 from lockdown.ui.profile import ExamProfile
 
-if TYPE_CHECKING:
-    from lockdown.ui.keys import KeyFilter
+if TYPE_CHECKING:  # PySide6 builds each class's Python enums at its first import: not at start
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QCloseEvent
+
+    from lockdown.ui.keys import KeyAction, KeyFilter
 
 #: How long work that waits for the start page (see ``KioskWindow.start_page_settled``) waits
 #: at most, e.g. when the network is down at start.
@@ -136,7 +129,7 @@ class KioskWindow(QWidget):
         exam_profile.signals.blocked.connect(_later(self._request_blocked))
         self.page.quit_url_reached.connect(_later(lambda: self.end_session("quit-url")))
         self.page.popup_requested.connect(_later(self._open_popup))
-        self.page.printRequested.connect(lambda: self.handle_key(KeyAction.PRINT))
+        self.page.printRequested.connect(self._print_requested)
         self.page.loadStarted.connect(self._load_started)
         self.page.loadProgress.connect(self.progress.setValue)
         self.page.loadFinished.connect(self._load_finished)
@@ -261,8 +254,17 @@ class KioskWindow(QWidget):
             log.event("page.failed", "page failed to load", level=30, url=url)
 
     # -- keys and menus ---------------------------------------------------------------------
+    def _page_url(self) -> str:
+        return self.page.url().toString(QUrl.ComponentFormattingOption.FullyEncoded)
+
+    def _print_requested(self) -> None:
+        """The page called ``window.print()``: the print policy decides, as for Ctrl+P."""
+        self._print(self._page_url())
+
     def handle_key(self, action: KeyAction) -> None:
-        url = self.page.url().toString(QUrl.ComponentFormattingOption.FullyEncoded)
+        from lockdown.ui.keys import KeyAction
+
+        url = self._page_url()
         effective = self._policy.for_url(url)
         if action is KeyAction.RELOAD and effective.allow_reload:
             self.view.reload()
@@ -277,6 +279,8 @@ class KioskWindow(QWidget):
             log.event("key.refused", "shortcut not allowed by policy", action=action.value)
 
     def _zoom(self, action: KeyAction) -> None:
+        from lockdown.ui.keys import KeyAction
+
         current = self.view.zoomFactor()
         if action is KeyAction.ZOOM_RESET:
             self.view.setZoomFactor(1.0)
@@ -301,6 +305,8 @@ class KioskWindow(QWidget):
 
     def _context_menu(self, pos: QPoint) -> None:
         """Only cut/copy/paste: no Inspect, no View source, no Save, no Back/Forward/Reload."""
+        from PySide6.QtWidgets import QMenu
+
         menu = QMenu(self)
         for label, action in _EDIT_ACTIONS:
             menu.addAction(label, functools.partial(self.page.triggerAction, action))
@@ -311,6 +317,9 @@ class KioskWindow(QWidget):
         self.status.downloads.setText(f"Downloads ({len(self._downloads.items)})")
 
     def _show_downloads(self) -> None:
+        from PySide6.QtCore import QPoint
+        from PySide6.QtWidgets import QMenu
+
         menu = QMenu(self)
         for line in self._downloads.summary():
             menu.addAction(line).setEnabled(False)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QUrl
+from PySide6.QtWidgets import QApplication
 
-from lockdown.ui.url_open import (
-    LinkAwareApplication,
-    application_class,
-    link_from,
-    restart_args_for,
-)
+from lockdown.ui.app import application_class
+from lockdown.ui.url_open import LinkAwareApplication, link_from, restart_args_for
 
 
 def test_links_and_seb_files_are_taken() -> None:
@@ -32,6 +29,6 @@ def test_restart_keeps_the_command_line() -> None:
 
 
 def test_only_macos_gets_the_event_override() -> None:
-    import sys
-
-    assert (application_class() is LinkAwareApplication) == (sys.platform == "darwin")
+    assert application_class("darwin") is LinkAwareApplication
+    assert application_class("linux") is QApplication
+    assert application_class("win32") is QApplication
