@@ -20,6 +20,7 @@ CheckAction = Literal["pass", "warn", "deny"]
 ProcessAction = Literal["warn", "terminate", "deny"]
 LogFormat = Literal["text", "json"]
 ClipboardPolicy = Literal["allow", "block", "isolated"]
+GpuAcceleration = Literal["auto", "on", "off"]
 
 
 def setting(default: Any, description: str, *, per_url: bool = False) -> Any:
@@ -133,6 +134,13 @@ class Policy:
     # -- attempt journal --------------------------------------------------------------------
     unsaved_banner_delay_s: int = setting(
         60, "Seconds an answer may stay unacknowledged by the server before the red banner shows."
+    )
+    # -- the engine -------------------------------------------------------------------------
+    gpu_acceleration: GpuAcceleration = setting(
+        "auto",
+        "Chromium's GPU process: auto (off where no GPU can help: Linux without a usable render"
+        " node, as on most virtual desktops, or a headless display), on (Chromium decides) or"
+        " off (always software rendering).",
     )
     # -- support ----------------------------------------------------------------------------
     log_format: LogFormat = setting("text", "Log lines as human text or JSON lines.")

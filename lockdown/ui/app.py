@@ -232,6 +232,17 @@ def _start_logging(policy: Policy, options: Options, report: SanitiseReport) -> 
                   " QTWEBENGINE_DISABLE_SANDBOX=1 (the app never does this itself)", level=WARNING)
 
 
+def _gpu_switches(policy: Policy) -> tuple[str, ...]:
+    from lockdown.gpu import gpu_choice, has_render_node
+
+    choice = gpu_choice(policy.gpu_acceleration, system=sys.platform,
+                        qt_platform=os.environ.get("QT_QPA_PLATFORM", ""),
+                        render_node=sys.platform.startswith("linux") and has_render_node())
+    log.event("engine.gpu", "GPU process off: software rendering" if choice.switches
+              else "GPU process left to Chromium", reason=choice.reason)
+    return choice.switches
+
+
 def _start_demo(policy: Policy) -> tuple[Policy, DemoSite]:
     from lockdown.demo.site import DemoSite
 
@@ -339,7 +350,8 @@ def run(policy: Policy, options: Options, report: SanitiseReport) -> int:
     from lockdown.ui.internal_pages import register_scheme
 
     register_scheme()
-    app = application_class()(qt_argv(sys.argv[0] if sys.argv else "lockdown"))
+    app = application_class()(qt_argv(sys.argv[0] if sys.argv else "lockdown",
+                                      _gpu_switches(policy)))
     app.setApplicationName("lockdown")
     app.setQuitOnLastWindowClosed(True)
     if exam_protocols_needed_first(policy, options):
