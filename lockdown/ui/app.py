@@ -182,12 +182,13 @@ def build_session(app: QApplication, policy: Policy, *, defer_kiosk: bool = Fals
 
 
 def _while_loading(session: Session, options: Options) -> None:
-    """The rest of the start, one step per event-loop turn while the start page loads.
+    """The rest of the start, while the start page loads.
 
     Everything the first request needs (policy, interceptor, page, journal hook) is in place
     before ``load``; these steps are not, and Chromium loads the page in its own threads and
-    processes meanwhile. Each step is short, so the GUI thread, where Qt 6 also runs the request
-    interceptor, is never held up for long.
+    processes meanwhile. The warm-up thread first prepares PySide6's ``Qt`` namespace (see
+    :mod:`lockdown.ui.warmup`); then the steps run one per event-loop turn, each short, so the
+    GUI thread, where Qt 6 also runs the request interceptor, is never held up for long.
     """
     from lockdown.ui import refguard
     from lockdown.ui.warmup import Warmup

@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtCore import QCoreApplication
 from pytestqt.qtbot import QtBot
 
+from lockdown import log
 from lockdown.ui import warmup
 
 # A fresh interpreter: in this one, the tests' own imports created the namespace long ago.
@@ -68,7 +69,7 @@ def test_a_failed_preparation_still_says_done(monkeypatch: pytest.MonkeyPatch,
                                               qtbot: QtBot) -> None:
     monkeypatch.setattr(warmup.Warmup, "started", None)
     events: list[str] = []
-    monkeypatch.setattr(warmup.log, "event", lambda name, *a, **k: events.append(name))
+    monkeypatch.setattr(log, "event", lambda name, *a, **k: events.append(name))
 
     def fail() -> None:
         raise RuntimeError("no enums today")
