@@ -139,8 +139,18 @@ class KioskWindow(QWidget):
         self.page.titleChanged.connect(
             lambda title: log.event("title.changed", "page title", title=title[:200]))
         self._popups: list[QWebEngineView] = []
+        self.fit_to_screen()
         if not defer_kiosk:
             self.make_kiosk()
+
+    def fit_to_screen(self) -> None:
+        """The window's fullscreen size, and its view's, even while hidden: the start page is then
+        laid out at its final size from the start. Sized only when shown, the page had to be
+        laid out and painted again mid-load (~10 ms on the start page's load event)."""
+        self.setGeometry(self.screen().geometry())
+        layout = self.layout()
+        if layout is not None:
+            layout.activate()
 
     def make_kiosk(self) -> KeyFilter:
         """Frameless and on top, the key filter, the edit-only context menu: before the window
@@ -166,7 +176,7 @@ class KioskWindow(QWidget):
         if self._ending:
             return  # ended before it was shown (a signal right at start): stays hidden
         self.make_kiosk()
-        self.setGeometry(self.screen().geometry())
+        self.fit_to_screen()
         self.showFullScreen()
         self.view.setFocus()  # keys go to the page from the first moment
         QTimer.singleShot(START_GRACE_MS, self._settle)

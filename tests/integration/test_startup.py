@@ -43,10 +43,16 @@ def test_the_window_becomes_a_kiosk_while_the_start_page_loads(
         return window.key_filter
 
     assert key_filter() is None and window.isHidden()  # nothing of it before load()
+    screen = window.screen().geometry()
+    assert window.geometry() == screen  # laid out at its final size before the page loads
+    assert window.view.width() == screen.width()
+    assert screen.height() - 100 < window.view.height() < screen.height()
+    before = window.view.size()
     with qtbot.waitSignal(window.page.loadFinished, timeout=20_000):
         window.load(site.start_url)
         ui_app._while_loading(session, OPTIONS)
     qtbot.waitUntil(lambda: window.isVisible() and window.isFullScreen())
+    assert window.view.size() == before  # showing it did not resize the page
     assert key_filter() is not None
     assert window.windowFlags() & Qt.WindowType.FramelessWindowHint
     assert window.windowFlags() & Qt.WindowType.WindowStaysOnTopHint
