@@ -12,16 +12,15 @@ them alone.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 #: Qt platforms that never show anything on a GPU.
 SOFTWARE_PLATFORMS = ("offscreen", "minimal", "vnc")
 DRI = Path("/dev/dri")
 
 
-@dataclass(frozen=True)
-class GpuChoice:
+class GpuChoice(NamedTuple):
     switches: tuple[str, ...]
     reason: str
 

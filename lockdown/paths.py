@@ -6,7 +6,6 @@ Every OS user gets their own folders, so students sharing a cluster PC never see
 
 from __future__ import annotations
 
-import getpass
 import os
 import re
 from pathlib import Path
@@ -42,8 +41,19 @@ def downloads_dir() -> Path:
 
 def profile_name() -> str:
     """A WebEngine storage name unique to the OS user (Qt wants a plain identifier)."""
+    return "lockdown-" + re.sub(r"[^A-Za-z0-9_-]", "_", _user_name())
+
+
+def _user_name() -> str:
+    """``getpass.getuser()``'s answer, without importing getpass (and termios) at every start."""
+    for variable in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if user := os.environ.get(variable):
+            return user
+    if not hasattr(os, "getuid"):
+        return "user"
     try:
-        user = getpass.getuser()
-    except (OSError, KeyError):  # no user name in a minimal container
-        user = str(os.getuid()) if hasattr(os, "getuid") else "user"
-    return "lockdown-" + re.sub(r"[^A-Za-z0-9_-]", "_", user)
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError):  # no user name in a minimal container
+        return str(os.getuid())
