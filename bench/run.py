@@ -52,7 +52,7 @@ def main() -> None:
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory() as data:
         env["LOCKDOWN_DATA_DIR"] = data
-        # The app as shipped, and with its GPU process forced on: like for like with the bare
+        # The app as shipped, and with its GPU service forced on: like for like with the bare
         # view, which always starts one (lockdown.gpu turns it off where no GPU can help).
         gpu_on = Path(data) / "gpu-on.toml"
         gpu_on.write_text('gpu_acceleration = "on"\n', encoding="utf-8")

@@ -1,12 +1,12 @@
-"""Whether Chromium gets a GPU process: only where a GPU can help.
+"""Whether Chromium gets its GPU service: only where a GPU can help.
 
 Without a usable GPU (most virtual desktops, Xvfb, a headless display) Chromium still starts its
-GPU process, probes OpenGL and Vulkan, finds neither and falls back to software rendering. That
-costs every start ~25 ms (about a tenth of the time to the first page, measured on a 2-core VM)
-and the memory of one more process, for nothing: pages render the same. ``auto`` (the
-``gpu_acceleration`` setting) turns the GPU process off there, and leaves it to Chromium wherever
-a GPU may be present. Windows and macOS always have a GPU path (WARP, Metal), so ``auto`` leaves
-them alone.
+GPU service (a thread of the browser process in Qt WebEngine), probes OpenGL, Vulkan and GBM,
+finds none and falls back to software rendering. That cost the bare view ~25 ms of its start
+(about a tenth, measured on a 2-core VM) and the app ~60 MiB, for nothing: pages render the
+same. ``auto`` (the ``gpu_acceleration`` setting) turns it off there (``--disable-gpu``), and
+leaves it to Chromium wherever a GPU may be present. Windows and macOS always have a GPU path
+(WARP, Metal), so ``auto`` leaves them alone.
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ class Policy:
     # -- the engine -------------------------------------------------------------------------
     gpu_acceleration: GpuAcceleration = setting(
         "auto",
-        "Chromium's GPU process: auto (off where no GPU can help: Linux without a usable render"
+        "Chromium's GPU service: auto (off where no GPU can help: Linux without a usable render"
         " node, as on most virtual desktops, or a headless display), on (Chromium decides) or"
         " off (always software rendering).",
     )

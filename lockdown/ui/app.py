@@ -239,8 +239,8 @@ def _gpu_switches(policy: Policy) -> tuple[str, ...]:
     choice = gpu_choice(policy.gpu_acceleration, system=sys.platform,
                         qt_platform=os.environ.get("QT_QPA_PLATFORM", ""),
                         render_node=sys.platform.startswith("linux") and has_render_node())
-    log.event("engine.gpu", "GPU process off: software rendering" if choice.switches
-              else "GPU process left to Chromium", reason=choice.reason)
+    log.event("engine.gpu", "GPU off: software rendering" if choice.switches
+              else "GPU left to Chromium", reason=choice.reason)
     return choice.switches
 
 

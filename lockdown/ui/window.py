@@ -146,7 +146,7 @@ class KioskWindow(QWidget):
     def fit_to_screen(self) -> None:
         """The window's fullscreen size, and its view's, even while hidden: the start page is then
         laid out at its final size from the start. Sized only when shown, the page had to be
-        laid out and painted again mid-load (~10 ms on the start page's load event)."""
+        laid out and painted again mid-load (10-15 ms on the start page's load event)."""
         self.setGeometry(self.screen().geometry())
         layout = self.layout()
         if layout is not None:
