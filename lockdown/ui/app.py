@@ -238,7 +238,7 @@ def _gpu_switches(policy: Policy) -> tuple[str, ...]:
 
     choice = gpu_choice(policy.gpu_acceleration, system=sys.platform,
                         qt_platform=os.environ.get("QT_QPA_PLATFORM", ""),
-                        render_node=sys.platform.startswith("linux") and has_render_node())
+                        render_node=has_render_node())
     log.event("engine.gpu", "GPU off: software rendering" if choice.switches
               else "GPU left to Chromium", reason=choice.reason)
     return choice.switches
