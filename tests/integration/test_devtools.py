@@ -41,6 +41,9 @@ def test_allowed_keys_reach_the_page(browser: Browser, site: DemoSite) -> None:
     browser.js("document.body.insertAdjacentHTML('beforeend', '<input id=t>');"
                " document.getElementById('t').focus()")
     browser.window.view.setFocus()
+    # Chromium tells the renderer of the focus on another channel than the keys: wait for it.
+    browser.qtbot.waitUntil(
+        lambda: browser.js("document.hasFocus() && document.activeElement.id === 't'") is True)
     window = browser.window.windowHandle()
     assert window is not None
     for key in (Qt.Key.Key_O, Qt.Key.Key_K):
