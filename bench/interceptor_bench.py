@@ -87,9 +87,11 @@ def main() -> None:
         # Each app load is compared with the plain load next to it, so drift in the machine's
         # load (the site's process, other jobs) cancels out of the ratio.
         paired = [(a - b) / b * 100 for b, a in zip(bare_times, app_times, strict=True)]
+        quartiles = statistics.quantiles(paired, n=4)
         print(f"bare_ms={statistics.median(bare_times):.1f} "
               f"app_ms={statistics.median(app_times):.1f} "
-              f"paired_pct={statistics.median(paired):.1f}")
+              f"paired_pct={statistics.median(paired):.1f} "
+              f"paired_iqr={quartiles[0]:+.1f}..{quartiles[2]:+.1f}%")
         del plain, locked
     site.terminate()
     site.wait()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,20 +34,34 @@ def probe(command: list[str], runs: int, env: dict[str, str]) -> tuple[float, fl
     return float(match.group(1)), float(match.group(2))
 
 
-def interceptor_overhead(loads: int, env: dict[str, str]) -> tuple[float, float, float]:
+def interceptor_overhead(loads: int, env: dict[str, str]) -> tuple[float, float, float, str]:
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "interceptor_bench.py"),
                           "--loads", str(loads)], capture_output=True, text=True, env=env,
                          check=False, timeout=900)
-    match = re.search(r"bare_ms=([\d.]+) app_ms=([\d.]+) paired_pct=(-?[\d.]+)", out.stdout)
+    match = re.search(r"bare_ms=([\d.]+) app_ms=([\d.]+) paired_pct=(-?[\d.]+)"
+                      r" paired_iqr=(\S+)", out.stdout)
     if not match:
         raise SystemExit(f"interceptor bench failed: {out.stdout}\n{out.stderr[-2000:]}")
-    return float(match.group(1)), float(match.group(2)), float(match.group(3))
+    return float(match.group(1)), float(match.group(2)), float(match.group(3)), match.group(4)
+
+
+def _medians(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+
+
+def _paired_ratios(bare: list[tuple[float, float]], app: list[tuple[float, float]],
+                   measure: int) -> list[float]:
+    return [a[measure] / b[measure] for b, a in zip(bare, app, strict=True)]
+
+
+def _ratio(pairs: list[float]) -> str:
+    return f"{statistics.median(pairs):.2f} [{min(pairs):.2f}..{max(pairs):.2f}]"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("-n", type=int, default=7, help="start-up runs per command")
-    parser.add_argument("--loads", type=int, default=40, help="page loads per variant")
+    parser.add_argument("-n", type=int, default=11, help="start-up runs per command")
+    parser.add_argument("--loads", type=int, default=60, help="page loads per variant")
     args = parser.parse_args()
     env = dict(os.environ)
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -60,33 +75,39 @@ def main() -> None:
                     [sys.executable, "-m", "lockdown", "--start-url", "{url}"],
                     [sys.executable, "-m", "lockdown", "--config", str(gpu_on),
                      "--start-url", "{url}"])
-        halves: list[list[tuple[float, float]]] = [[], [], []]
-        # Two interleaved halves (bare, app, bare, app), averaged: this VM's speed drifts over
-        # minutes, and a slow spell must not fall on one command only.
-        for half in range(2):
-            runs = args.n // 2 + (args.n % 2 if half == 0 else 0)
+        # One run of each command in turn, n times: this VM's speed drifts over seconds to
+        # minutes, and a slow spell must fall on both commands. Each app run is compared with
+        # the bare run just before it, so the drift cancels out of the paired ratios.
+        runs: list[list[tuple[float, float]]] = [[], [], []]
+        for _ in range(args.n):
             for index, command in enumerate(commands):
-                halves[index].append(probe(command, runs, env))
-    bare, app, app_gpu = ((sum(v[0] for v in h) / 2, sum(v[1] for v in h) / 2) for h in halves)
-    bare_ms, app_ms, overhead = interceptor_overhead(args.loads, env)
+                runs[index].append(probe(command, 1, env))
+    bare, app, app_gpu = (_medians(r) for r in runs)
+    start_pairs = _paired_ratios(runs[0], runs[1], 0)
+    gpu_pairs = _paired_ratios(runs[0], runs[2], 0)
+    pss_pairs = _paired_ratios(runs[0], runs[1], 1)
+    bare_ms, app_ms, overhead, spread = interceptor_overhead(args.loads, env)
     lines = [
         f"# Benchmark report ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores,"
         f" QT_QPA_PLATFORM={env['QT_QPA_PLATFORM']})",
         "",
+        f"Start-up and PSS: {args.n} runs of each command, one of each in turn. Ratio = median"
+        " of the ratios of each app run to the bare run just before it (their range in"
+        " brackets).",
+        "",
         "| measure | bare QWebEngineView | lockdown | ratio | target |",
         "|---|---|---|---|---|",
-        f"| start → first page loaded (median of {args.n}, two interleaved halves)"
-        f" | {bare[0]:.3f} s | {app[0]:.3f} s |"
-        f" {app[0] / bare[0]:.2f} | ≤ 1.15 |",
-        f"| PSS of the process tree (median) | {bare[1]:.0f} MiB | {app[1]:.0f} MiB |"
-        f" {app[1] / bare[1]:.2f} | ≤ 1.10 |",
+        f"| start → first page loaded (medians) | {bare[0]:.3f} s | {app[0]:.3f} s |"
+        f" {_ratio(start_pairs)} | ≤ 1.15 |",
+        f"| PSS of the process tree (medians) | {bare[1]:.0f} MiB | {app[1]:.0f} MiB |"
+        f" {_ratio(pss_pairs)} | ≤ 1.10 |",
         f"| start → first page loaded, app with gpu_acceleration = \"on\" (like for like)"
-        f" | {bare[0]:.3f} s | {app_gpu[0]:.3f} s | {app_gpu[0] / bare[0]:.2f} | (≤ 1.15) |",
-        f"| PSS, app with gpu_acceleration = \"on\" | {bare[1]:.0f} MiB | {app_gpu[1]:.0f} MiB |"
-        f" {app_gpu[1] / bare[1]:.2f} | (≤ 1.10) |",
+        f" | {bare[0]:.3f} s | {app_gpu[0]:.3f} s | {_ratio(gpu_pairs)} | (≤ 1.15) |",
+        f"| PSS, app with gpu_acceleration = \"on\" | {bare[1]:.0f} MiB | {app_gpu[1]:.0f} MiB"
+        f" | {_ratio(_paired_ratios(runs[0], runs[2], 1))} | (≤ 1.10) |",
         f"| load of a page with 300 sub-resources (median of {args.loads}; overhead = median"
-        f" of back-to-back pairs) | {bare_ms:.1f} ms | {app_ms:.1f} ms | {overhead:+.1f} % |"
-        " ≤ +5 % |",
+        f" of back-to-back pairs, interquartile range in brackets) | {bare_ms:.1f} ms |"
+        f" {app_ms:.1f} ms | {overhead:+.1f} % [{spread}] | ≤ +5 % |",
     ]
     report = "\n".join(lines) + "\n"
     (ROOT / "bench" / "report.md").write_text(report, encoding="utf-8")

@@ -44,9 +44,9 @@ CrashRestorer = Callable[[Mapping[str, JsonValue]], None]
 
 MARKER_NAME = "lockdown-steps.json"
 MARKER_VERSION = 1
-# psutil reports process start times rounded to the clock tick; two readings of the same process
-# agree far better than this, while a recycled pid starts much later.
-_START_TIME_TOLERANCE_S = 1.0
+#: psutil reports process start times rounded to the clock tick; two readings of the same process
+#: agree far better than this, while a recycled pid starts much later.
+START_TIME_TOLERANCE_S = 1.0
 
 
 class PlatformError(Exception):
@@ -338,14 +338,14 @@ def _process_alive(pid: int, started: float) -> bool:
         status = procfs.stat(pid)
         if status is None or status.state == "Z":  # gone, or killed and not yet reaped
             return False
-        return abs(procfs.start_time(status) - started) < _START_TIME_TOLERANCE_S
+        return abs(procfs.start_time(status) - started) < START_TIME_TOLERANCE_S
     import psutil
 
     try:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:  # killed, not yet reaped: not running
             return False
-        return abs(process.create_time() - started) < _START_TIME_TOLERANCE_S
+        return abs(process.create_time() - started) < START_TIME_TOLERANCE_S
     except (psutil.NoSuchProcess, psutil.ZombieProcess):
         return False
     except psutil.AccessDenied:

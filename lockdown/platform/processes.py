@@ -21,14 +21,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lockdown.platform import procfs
-from lockdown.platform.base import PlatformError
+from lockdown.platform.base import START_TIME_TOLERANCE_S, PlatformError
 from lockdown.platform.checks import CheckResult, EnvironmentPolicy, ProcessAction
 
 if TYPE_CHECKING:
     import psutil
-
-# A recycled pid belongs to a process started later than the one we matched.
-_START_TIME_TOLERANCE_S = 1.0
 
 
 class ConsentRequiredError(PlatformError):
@@ -222,7 +219,7 @@ def terminate_processes(
         try:
             proc = psutil.Process(match.process.pid)
             started = match.process.create_time
-            if started and abs(proc.create_time() - started) > _START_TIME_TOLERANCE_S:
+            if started and abs(proc.create_time() - started) > START_TIME_TOLERANCE_S:
                 closed.append(name)  # the matched process has exited; its pid was reused
                 continue
             proc.terminate()
