@@ -109,6 +109,10 @@ def main() -> None:
         f" of back-to-back pairs, interquartile range in brackets) | {bare_ms:.1f} ms |"
         f" {app_ms:.1f} ms | {overhead:+.1f} % [{spread}] | ≤ +5 % |",
     ]
+    names = ("bare", "lockdown", "lockdown, GPU on")
+    lines += ["", "Start-up of each run, in order (s):", ""]
+    lines += [f"- {name}: {' '.join(f'{r[0]:.3f}' for r in run)}"
+              for name, run in zip(names, runs, strict=True)]
     report = "\n".join(lines) + "\n"
     (ROOT / "bench" / "report.md").write_text(report, encoding="utf-8")
     print(report)
