@@ -27,7 +27,13 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import SHARED, probe  # noqa: E402 - bench/run.py: the shared probe wrapper
+from bench.run import (  # noqa: E402 - bench/run.py: the shared probe wrapper
+    SHARED,
+    interleaved,
+    medians,
+    paired_ratios,
+    ratio_text,
+)
 
 DEFAULT_FROZEN = ROOT / "dist" / "lockdown" / ("lockdown.exe" if os.name == "nt" else "lockdown")
 
@@ -133,20 +139,12 @@ def main() -> None:
         "lockdown (source)": [sys.executable, "-m", "lockdown", "--start-url", "{url}"],
         "lockdown (frozen)": [str(args.frozen.resolve()), "--start-url", "{url}"],
     }
-    results: dict[str, tuple[float, float]] = {name: (0.0, 0.0) for name in commands}
     mapped_elsewhere = venv_qt_users()
-    rounds = 2  # interleave: two halves of the runs, so a load spike hits all three alike
     with tempfile.TemporaryDirectory() as data:
         env["LOCKDOWN_DATA_DIR"] = data
-        partial: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
-        for half in range(rounds):
-            runs = args.n // rounds + (args.n % rounds if half == 0 else 0)
-            for name, command in commands.items():
-                partial[name].append(probe(command, runs, env))
-        for name, values in partial.items():
-            results[name] = (sum(v[0] for v in values) / rounds, sum(v[1] for v in values) / rounds)
+        runs = dict(zip(commands, interleaved(list(commands.values()), args.n, env), strict=True))
         private = {name: private_memory(command, env, 3) for name, command in commands.items()}
-    bare = results["bare QWebEngineView"]
+    bare = runs["bare QWebEngineView"]
     frozen_dir = args.frozen.resolve().parent
     lines = [
         f"# Frozen build benchmark ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores,"
@@ -158,13 +156,16 @@ def main() -> None:
         "| command | start → first page loaded | vs bare | PSS of the process tree | vs bare |",
         "|---|---|---|---|---|",
     ]
-    for name, (startup, pss) in results.items():
-        lines.append(f"| {name} | {startup:.3f} s | {startup / bare[0]:.2f} | {pss:.0f} MiB |"
-                     f" {pss / bare[1]:.2f} |")
+    for name, command_runs in runs.items():
+        startup, pss = medians(command_runs)
+        lines.append(f"| {name} | {startup:.3f} s |"
+                     f" {ratio_text(paired_ratios(bare, command_runs, 0))} | {pss:.0f} MiB |"
+                     f" {ratio_text(paired_ratios(bare, command_runs, 1))} |")
     lines += [
         "",
-        f"Start-up and PSS: ../shared/bench/startup_probe.py, median of {args.n} runs per"
-        " command (two interleaved halves, averaged).",
+        f"Start-up and PSS: ../shared/bench/startup_probe.py, {args.n} runs of each command, one"
+        " of each in turn; medians, and \"vs bare\" is the median of the ratios of each run to"
+        " the bare run of the same turn (their range in brackets).",
         "",
         "PSS shares a library's pages among all processes on the machine mapping the same file,"
         " so the venv's Qt (also mapped by other Qt programs running meanwhile:"

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,16 +46,30 @@ def interceptor_overhead(loads: int, env: dict[str, str]) -> tuple[float, float,
     return float(match.group(1)), float(match.group(2)), float(match.group(3)), match.group(4)
 
 
-def _medians(runs: list[tuple[float, float]]) -> tuple[float, float]:
+Run = tuple[float, float]  # start-up (s), PSS (MiB)
+
+
+def interleaved(commands: Sequence[list[str]], n: int, env: dict[str, str]) -> list[list[Run]]:
+    """``n`` runs of each command, one of each in turn: this VM's speed drifts over seconds to
+    minutes, and a slow spell must fall on every command. Each run's ratio to the first
+    command's run just before it (:func:`paired_ratios`) cancels the drift out."""
+    runs: list[list[Run]] = [[] for _ in commands]
+    for _ in range(n):
+        for index, command in enumerate(commands):
+            runs[index].append(probe(command, 1, env))
+    return runs
+
+
+def medians(runs: list[Run]) -> Run:
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
-def _paired_ratios(bare: list[tuple[float, float]], app: list[tuple[float, float]],
-                   measure: int) -> list[float]:
+def paired_ratios(bare: list[Run], app: list[Run], measure: int) -> list[float]:
     return [a[measure] / b[measure] for b, a in zip(bare, app, strict=True)]
 
 
-def _ratio(pairs: list[float]) -> str:
+def ratio_text(pairs: list[float]) -> str:
+    """The median ratio, with the range of the single ones."""
     return f"{statistics.median(pairs):.2f} [{min(pairs):.2f}..{max(pairs):.2f}]"
 
 
@@ -75,17 +90,8 @@ def main() -> None:
                     [sys.executable, "-m", "lockdown", "--start-url", "{url}"],
                     [sys.executable, "-m", "lockdown", "--config", str(gpu_on),
                      "--start-url", "{url}"])
-        # One run of each command in turn, n times: this VM's speed drifts over seconds to
-        # minutes, and a slow spell must fall on both commands. Each app run is compared with
-        # the bare run just before it, so the drift cancels out of the paired ratios.
-        runs: list[list[tuple[float, float]]] = [[], [], []]
-        for _ in range(args.n):
-            for index, command in enumerate(commands):
-                runs[index].append(probe(command, 1, env))
-    bare, app, app_gpu = (_medians(r) for r in runs)
-    start_pairs = _paired_ratios(runs[0], runs[1], 0)
-    gpu_pairs = _paired_ratios(runs[0], runs[2], 0)
-    pss_pairs = _paired_ratios(runs[0], runs[1], 1)
+        runs = interleaved(commands, args.n, env)
+    bare, app, app_gpu = (medians(r) for r in runs)
     bare_ms, app_ms, overhead, spread = interceptor_overhead(args.loads, env)
     lines = [
         f"# Benchmark report ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores,"
@@ -98,13 +104,14 @@ def main() -> None:
         "| measure | bare QWebEngineView | lockdown | ratio | target |",
         "|---|---|---|---|---|",
         f"| start → first page loaded (medians) | {bare[0]:.3f} s | {app[0]:.3f} s |"
-        f" {_ratio(start_pairs)} | ≤ 1.15 |",
+        f" {ratio_text(paired_ratios(runs[0], runs[1], 0))} | ≤ 1.15 |",
         f"| PSS of the process tree (medians) | {bare[1]:.0f} MiB | {app[1]:.0f} MiB |"
-        f" {_ratio(pss_pairs)} | ≤ 1.10 |",
+        f" {ratio_text(paired_ratios(runs[0], runs[1], 1))} | ≤ 1.10 |",
         f"| start → first page loaded, app with gpu_acceleration = \"on\" (like for like)"
-        f" | {bare[0]:.3f} s | {app_gpu[0]:.3f} s | {_ratio(gpu_pairs)} | (≤ 1.15) |",
+        f" | {bare[0]:.3f} s | {app_gpu[0]:.3f} s |"
+        f" {ratio_text(paired_ratios(runs[0], runs[2], 0))} | (≤ 1.15) |",
         f"| PSS, app with gpu_acceleration = \"on\" | {bare[1]:.0f} MiB | {app_gpu[1]:.0f} MiB"
-        f" | {_ratio(_paired_ratios(runs[0], runs[2], 1))} | (≤ 1.10) |",
+        f" | {ratio_text(paired_ratios(runs[0], runs[2], 1))} | (≤ 1.10) |",
         f"| load of a page with 300 sub-resources (median of {args.loads}; overhead = median"
         f" of back-to-back pairs, interquartile range in brackets) | {bare_ms:.1f} ms |"
         f" {app_ms:.1f} ms | {overhead:+.1f} % [{spread}] | ≤ +5 % |",
