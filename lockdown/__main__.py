@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
 def main() -> int:
-    from lockdown.cli import main as cli_main
+    from lockdown.commands import NAMES as TOOLS
+    from lockdown.startup import preload
 
-    return cli_main()
+    if (sys.argv[1] if len(sys.argv) > 1 else "") not in TOOLS:
+        preload.start()  # the browser will start: Qt's libraries load while the policy is read
+    try:
+        from lockdown.cli import main as cli_main
+
+        code = cli_main()
+        sys.stdout.flush()  # a reader gone shows here, where it is handled, not at exit
+        return code
+    except BrokenPipeError:  # the reader stopped early (``lockdown settings | head``)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 141  # as a shell reports SIGPIPE
+    finally:
+        preload.finished()
 
 
 if __name__ == "__main__":

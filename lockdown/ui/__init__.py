@@ -1,6 +1,9 @@
 """The Qt side of lockdown: the only package that imports PySide6.
 
-Importing it spares PySide6 6.12 some work on the way to the first page. After every module
+Its first import of PySide6 waits for Qt's libraries to be mapped and takes shiboken6's support
+code from the set-up's cache (:mod:`lockdown.startup`).
+
+Importing it also spares PySide6 6.12 some work on the way to the first page. After every module
 import, PySide6's ``__feature__`` support reads that module's whole source file to learn whether
 it mentions "PySide6" (``_mod_uses_pyside``): 7-15 ms for the ~80 modules imported after PySide6
 on the way to the start page, most of them standard-library ones. The standard library never
@@ -16,7 +19,11 @@ import os
 import sys
 from types import ModuleType
 
-import PySide6  # noqa: F401  # loads PySide6.support.feature
+from lockdown.startup import code_cache, preload
+
+preload.finished()  # the first PySide6 import comes next: Qt's libraries are mapped by now
+with code_cache.compiled_from_cache():
+    import PySide6  # noqa: F401  # loads PySide6.support.feature
 
 
 def _spare_source_scans() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -69,3 +70,30 @@ def test_settings_command_documents_every_setting(tmp_path: Path) -> None:
     assert result.returncode == 0
     for name in SETTINGS:
         assert f"\n{name}: " in "\n" + result.stdout
+
+
+@pytest.mark.parametrize("columns", ["50", "120"])
+def test_help_fits_the_terminal_width(tmp_path: Path, columns: str,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Help is laid out at $COLUMNS (the width shutil would have found, without shutil)."""
+    from lockdown.cli import browser_parser
+
+    monkeypatch.setenv("COLUMNS", columns)
+    text = browser_parser().format_help()
+    assert max(len(line) for line in text.splitlines()) <= int(columns)
+    assert max(len(line) for line in text.splitlines()) > int(columns) - 30  # and uses it
+
+
+def test_a_reader_that_stops_early_sees_no_traceback(tmp_path: Path) -> None:
+    """Like `lockdown settings | head -1`, with the reader gone before the first line."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run([sys.executable, "-m", "lockdown", "settings"], cwd=ROOT,
+                                env=env, stdout=write_end, stderr=subprocess.PIPE, timeout=60,
+                                check=False)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141
+    assert result.stderr == b""

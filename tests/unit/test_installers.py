@@ -222,7 +222,7 @@ class _Recorder:
 
     def make(self, name: str) -> Callable[..., SimpleNamespace]:
         def build_step(*args: Any, **kwargs: Any) -> SimpleNamespace:
-            self.calls.append((name, kwargs))
+            self.calls.append((name, {"_args": args, **kwargs}))
             return SimpleNamespace(args=args, pure=[], scripts=[], binaries=[], datas=[
                 ("PySide6/Qt/translations/qtwebengine_locales/de.pak", "src", "DATA"),
                 ("PySide6/Qt/translations/qtwebengine_locales/en-US.pak", "src", "DATA"),
@@ -247,6 +247,7 @@ def _exec_spec(monkeypatch: pytest.MonkeyPatch, platform: str, debug: bool) -> t
     monkeypatch.setattr(sys, "platform", platform)
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.setenv("LOCKDOWN_BUILD_DEBUG", "1" if debug else "0")
+    monkeypatch.setattr(subprocess, "run", recorder.make("subprocess.run"))  # build-time steps
     namespace: dict[str, Any] = {"SPECPATH": str(ROOT)}
     exec(compile((ROOT / "build.spec").read_text(encoding="utf-8"), "build.spec", "exec"),
          namespace)
@@ -258,6 +259,13 @@ def test_spec_release_and_debug_builds(monkeypatch: pytest.MonkeyPatch) -> None:
     analysis = recorder.of("Analysis")
     assert analysis["runtime_hooks"] == [str(ROOT / "installers/frozen/rthook_user_env.py")]
     assert (str(ROOT / "resources"), "resources") in analysis["datas"]
+    # PySide6's support code is recorded by the build's Python, and shipped beside its reader.
+    assert recorder.calls[0][0] == "subprocess.run"
+    assert recorder.calls[0][1]["_args"] == (
+        [sys.executable, "-m", "lockdown.startup.code_cache"],)
+    assert recorder.calls[0][1]["cwd"] == ROOT
+    cache = ROOT / "lockdown" / "startup" / "pyside-support.codecache"
+    assert (str(cache), "lockdown/startup") in analysis["datas"]
     assert [d[0] for d in namespace["a"].datas] == [
         "PySide6/Qt/translations/qtwebengine_locales/en-US.pak"]
     exe = recorder.of("EXE")
