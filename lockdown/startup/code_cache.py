@@ -82,8 +82,9 @@ def read(path: Path = CACHE_FILE) -> Codes:
 
 @contextlib.contextmanager
 def compiled_from_cache(path: Path = CACHE_FILE) -> Iterator[None]:
-    """While this is active, compiling a recorded source returns the recorded code object."""
-    codes = read(path)
+    """While this is active, compiling a recorded source returns the recorded code object.
+    (Once PySide6 is imported there is nothing left to spare, and the file is not read.)"""
+    codes = read(path) if "shiboken6" not in sys.modules else {}
     if not codes:
         yield
         return

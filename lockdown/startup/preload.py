@@ -55,14 +55,18 @@ def extension_paths(modules: tuple[str, ...] = QT_MODULES) -> list[str]:
 
 
 def _map_libraries(paths: list[str]) -> None:
-    import ctypes
+    """Any failure is left to the import to report, with its own clear message."""
+    try:
+        import ctypes
 
-    dlopen = ctypes.CDLL(None).dlopen  # a foreign call: ctypes lets go of the GIL meanwhile
-    dlopen.restype = ctypes.c_void_p
-    dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
-    flags = sys.getdlopenflags()  # as the import will: it then gets the same mapping back
-    for path in paths:
-        dlopen(os.fsencode(path), flags)  # a failure is left to the import to report
+        dlopen = ctypes.CDLL(None).dlopen  # a foreign call: ctypes lets go of the GIL meanwhile
+        dlopen.restype = ctypes.c_void_p
+        dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        flags = sys.getdlopenflags()  # as the import will: it then gets the same mapping back
+        for path in paths:
+            dlopen(os.fsencode(path), flags)
+    except Exception:  # noqa: S110 - only a head start is lost
+        pass
 
 
 def start(platform: str = sys.platform) -> bool:

@@ -257,7 +257,8 @@ def _exec_spec(monkeypatch: pytest.MonkeyPatch, platform: str, debug: bool) -> t
 def test_spec_release_and_debug_builds(monkeypatch: pytest.MonkeyPatch) -> None:
     recorder, namespace = _exec_spec(monkeypatch, "linux", debug=False)
     analysis = recorder.of("Analysis")
-    assert analysis["runtime_hooks"] == [str(ROOT / "installers/frozen/rthook_user_env.py")]
+    assert analysis["runtime_hooks"] == [str(ROOT / "installers/frozen/rthook_user_env.py"),
+                                         str(ROOT / "installers/frozen/rthook_fast_start.py")]
     assert (str(ROOT / "resources"), "resources") in analysis["datas"]
     # PySide6's support code is recorded by the build's Python, and shipped beside its reader.
     assert recorder.calls[0][0] == "subprocess.run"

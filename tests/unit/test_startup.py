@@ -124,7 +124,14 @@ def write_cache(path: Path, codes: dict[str, tuple[bytes, object]]) -> None:
     path.write_bytes(marshal.dumps((importlib.util.MAGIC_NUMBER, codes)))
 
 
-def test_only_the_recorded_source_gets_the_recorded_code(tmp_path: Path) -> None:
+@pytest.fixture
+def before_pyside6(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process as it is before its first PySide6 import (pytest-qt has imported it)."""
+    monkeypatch.delitem(sys.modules, "shiboken6")
+
+
+def test_only_the_recorded_source_gets_the_recorded_code(tmp_path: Path,
+                                                         before_pyside6: None) -> None:
     cache = tmp_path / "c"
     write_cache(cache, {"m.py": (b"value = 1\n", compile(b"value = 2\n", "m.py", "exec"))})
     with code_cache.compiled_from_cache(cache):
@@ -138,7 +145,8 @@ def test_only_the_recorded_source_gets_the_recorded_code(tmp_path: Path) -> None
     assert text.co_consts[0] == 1
 
 
-def test_compiling_through_the_cache_changes_no_semantics(tmp_path: Path) -> None:
+def test_compiling_through_the_cache_changes_no_semantics(tmp_path: Path,
+                                                         before_pyside6: None) -> None:
     """The wrapper's own module has no ``from __future__ import annotations`` to pass on."""
     cache = tmp_path / "c"
     write_cache(cache, {"other.py": (b"", compile(b"", "other.py", "exec"))})
@@ -150,7 +158,8 @@ def test_compiling_through_the_cache_changes_no_semantics(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("content", [b"", b"garbage", marshal.dumps((b"\x00\x00\r\n", {})),
                                      marshal.dumps("not a tuple")])
-def test_a_missing_or_damaged_cache_is_ignored(tmp_path: Path, content: bytes) -> None:
+def test_a_missing_or_damaged_cache_is_ignored(tmp_path: Path, content: bytes,
+                                               before_pyside6: None) -> None:
     cache = tmp_path / "c"
     assert code_cache.read(cache) == {}
     cache.write_bytes(content)
@@ -166,3 +175,22 @@ def test_recording_needs_a_process_without_pyside6(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError):
         code_cache.record(tmp_path / "c")
     assert not (tmp_path / "c").exists()
+
+
+def test_a_library_that_will_not_load_is_left_to_the_import(tmp_path: Path) -> None:
+    """No traceback from the thread: the import then reports the problem itself."""
+    result = python(f"""
+        from lockdown.startup import preload
+        preload._map_libraries([{str(tmp_path / "missing.so")!r}])
+        preload._map_libraries([{str(tmp_path)!r}])  # (not a library)
+        print("ok")
+    """, tmp_path)
+    assert result.stdout.split() == ["ok"] and result.stderr == ""
+
+
+def test_once_pyside6_is_imported_the_cache_is_not_even_read(tmp_path: Path) -> None:
+    cache = tmp_path / "c"
+    write_cache(cache, {"m.py": (b"value = 1\n", compile(b"value = 2\n", "m.py", "exec"))})
+    original = builtins.compile
+    with code_cache.compiled_from_cache(cache):  # (pytest-qt has imported PySide6)
+        assert builtins.compile is original
