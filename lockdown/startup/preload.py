@@ -4,8 +4,8 @@ Importing PySide6's Qt WebEngine modules spends ~45 ms in the dynamic loader (ma
 relocating ``libQt6WebEngineCore`` and the rest of Qt), ~1/3 of the import, and the main thread
 first spends ~35 ms importing the policy code and building the policy, which need no Qt. A
 ``dlopen`` called through ctypes runs without the GIL, so a thread can do the loader's part
-meanwhile; the later ``import`` then finds every library already mapped. Measured: the start
-page's first request ~20 ms sooner (see ``bench/``).
+meanwhile; the later ``import`` then finds every library already mapped. Measured on 2 cores:
+the start page's first request ~10 ms sooner (with :mod:`.code_cache`, ~40 ms; see the README).
 
 The loader has one lock: a main-thread import of an extension module would wait behind a Qt
 library for up to ~20 ms. :data:`MAIN_THREAD_EXTENSIONS` are therefore imported before the
