@@ -11,6 +11,11 @@ The loader has one lock: a main-thread import of an extension module would wait 
 library for up to ~20 ms. :data:`MAIN_THREAD_EXTENSIONS` are therefore imported before the
 thread starts (a unit test checks that the path to the browser needs no other).
 
+The thread starts before the command line sanitises the environment. Mapping a library runs only
+its initialisers; Qt WebEngine reads its variables (``QTWEBENGINE_REMOTE_DEBUGGING``,
+``QTWEBENGINE_CHROMIUM_FLAGS``) when its context is created, after the sanitising, and the smoke
+test's DevTools attacks from the environment check that end to end (``installers/smoke.py``).
+
 Linux only: the Windows loader (``LoadLibraryExW``) and macOS are not measured, so there the
 import does the loading itself, as before.
 """
