@@ -12,5 +12,9 @@ from lockdown.startup import code_cache, preload
 
 if (sys.argv[1] if len(sys.argv) > 1 else "") not in TOOLS:
     preload.start()
-with code_cache.compiled_from_cache():
-    import PySide6  # noqa: F401, TID251 - PyInstaller's hook would import it next anyway
+try:
+    with code_cache.compiled_from_cache():
+        import PySide6  # noqa: F401, TID251 - PyInstaller's hook would import it next anyway
+except BaseException:
+    preload.finished()  # never end the process while the thread is inside dlopen
+    raise
