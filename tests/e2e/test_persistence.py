@@ -13,9 +13,19 @@ from tests.e2e.conftest import AppProcess
 
 pytestmark = pytest.mark.e2e
 
+# document.cookie reaches the network stack's cookie store over its own IPC pipe, later than the
+# title change may (CI once quit in between). "written" is set once a request the page made
+# afterwards carried both cookies to the server: from then on they are the browser's to keep.
 WRITE = ("<title>write</title><script>document.cookie = 'kept=1; path=/';"
          " document.cookie = 'persistent=2; max-age=3600; path=/';"
-         " localStorage.setItem('answer', '42'); document.title = 'written'</script>")
+         " localStorage.setItem('answer', '42');"
+         " function sent(r) { return Object.entries(r.headers).some(([k, v]) =>"
+         " k.toLowerCase() === 'cookie' && v.includes('kept=1') && v.includes('persistent=2')); }"
+         " function check() { fetch('/_test/res/0.css', {cache: 'no-store'})"
+         ".then(() => fetch('/_test/requests', {cache: 'no-store'})).then(r => r.json())"
+         ".then(log => { if (log.some(sent)) document.title = 'written';"
+         " else setTimeout(check, 20); }); }"
+         " check();</script>")
 READ = ("<title>read</title><script>document.title = 'read:' + document.cookie + ':'"
         " + localStorage.getItem('answer')</script>")
 
