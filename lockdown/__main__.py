@@ -7,11 +7,9 @@ import sys
 
 
 def main() -> int:
-    from lockdown.commands import NAMES as TOOLS
     from lockdown.startup import preload
 
-    if (sys.argv[1] if len(sys.argv) > 1 else "") not in TOOLS:
-        preload.start()  # the browser will start: Qt's libraries load while the policy is read
+    preload.start_for(sys.argv)  # Qt's libraries load while the policy is read
     try:
         from lockdown.cli import main as cli_main
 
@@ -21,8 +19,6 @@ def main() -> int:
     except BrokenPipeError:  # the reader stopped early (``lockdown settings | head``)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
         return 141  # as a shell reports SIGPIPE
-    finally:
-        preload.finished()
 
 
 if __name__ == "__main__":

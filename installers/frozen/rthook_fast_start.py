@@ -7,14 +7,8 @@ PySide6's support code from the cache the build recorded.
 
 import sys
 
-from lockdown.commands import NAMES as TOOLS
 from lockdown.startup import code_cache, preload
 
-if (sys.argv[1] if len(sys.argv) > 1 else "") not in TOOLS:
-    preload.start()
-try:
-    with code_cache.compiled_from_cache():
-        import PySide6  # noqa: F401, TID251 - PyInstaller's hook would import it next anyway
-except BaseException:
-    preload.finished()  # never end the process while the thread is inside dlopen
-    raise
+preload.start_for(sys.argv)
+with code_cache.compiled_from_cache():
+    import PySide6  # noqa: F401, TID251 - PyInstaller's hook would import it next anyway

@@ -29,6 +29,7 @@ import importlib.util
 import os
 import sys
 import threading
+from collections.abc import Sequence
 
 #: The PySide6 extension modules the browser imports, in import order (with their Qt libraries).
 QT_MODULES = ("QtCore", "QtGui", "QtWidgets", "QtNetwork", "QtWebChannel", "QtPrintSupport",
@@ -94,9 +95,16 @@ def start(platform: str = sys.platform) -> bool:
     return True
 
 
+def start_for(argv: Sequence[str], platform: str = sys.platform) -> bool:
+    """:func:`start`, unless ``argv`` (``sys.argv``) runs one of the IT tools, which need no Qt."""
+    from lockdown.commands import NAMES as TOOLS
+
+    return (argv[1] if len(argv) > 1 else "") not in TOOLS and start(platform)
+
+
 def finished() -> None:
-    """Wait for the thread, if one was started: before the first PySide6 import, and before an
-    exit, so the process never ends in the middle of a library's initialisers."""
+    """Wait for the thread, if one was started: before the first PySide6 import, and at exit
+    (registered by :func:`start`), so the process never ends inside a library's initialisers."""
     for thread in _started:
         if thread is not threading.current_thread():
             thread.join()
