@@ -1,5 +1,6 @@
-"""Interceptor overhead: the same 300-sub-resource page loaded through a plain profile and
-through the app's exam profile (policy interceptor + page checks), alternating, same process.
+"""Interceptor overhead: the same 300-sub-resource page loaded through a plain profile, through
+a profile with an empty Python interceptor (the floor any Python interceptor pays) and through
+the app's exam profile (policy interceptor + page checks), in turn, same process.
 
 The demo site runs in its own process, as a real server would: in this process its threads
 would compete for the GIL with the interceptor, which runs on the GUI thread.
@@ -8,6 +9,7 @@ would compete for the GIL with the interceptor, which runs on the GUI thread.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -16,7 +18,12 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QTimer, QUrl
-from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile
+from PySide6.QtWebEngineCore import (
+    QWebEnginePage,
+    QWebEngineProfile,
+    QWebEngineUrlRequestInfo,
+    QWebEngineUrlRequestInterceptor,
+)
 from PySide6.QtWidgets import QApplication
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -52,9 +59,31 @@ def timed_load(page: QWebEnginePage, url: str) -> float:
     return elapsed * 1000
 
 
+def plain_profile(name: str, folder: Path) -> QWebEngineProfile:
+    profile = QWebEngineProfile(name)
+    profile.setPersistentStoragePath(str(folder / name))
+    profile.setHttpCacheType(QWebEngineProfile.HttpCacheType.NoCache)
+    return profile
+
+
+class EmptyInterceptor(QWebEngineUrlRequestInterceptor):
+    """The floor: what Qt and PySide cost to hand each request to any Python interceptor."""
+
+    def interceptRequest(self, info: QWebEngineUrlRequestInfo) -> None:
+        pass
+
+
+def paired_overhead(base: list[float], other: list[float]) -> tuple[float, str]:
+    """Median and interquartile range of each load's percentage over the plain load of its
+    round: drift in the machine's speed (the site's process, other jobs) cancels out."""
+    paired = [(o - b) / b * 100 for b, o in zip(base, other, strict=True)]
+    quartiles = statistics.quantiles(paired, n=4)
+    return statistics.median(paired), f"{quartiles[0]:+.1f}..{quartiles[2]:+.1f}%"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--loads", type=int, default=30)
+    parser.add_argument("--loads", type=int, default=100, help="loads of each page")
     args = parser.parse_args()
     register_scheme()
     app = QApplication(qt_argv("bench"))
@@ -64,35 +93,30 @@ def main() -> None:
     from lockdown.ui.profile import ExamProfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        plain_profile = QWebEngineProfile("bench-plain")
-        plain_profile.setPersistentStoragePath(str(Path(tmp) / "plain"))
-        plain_profile.setHttpCacheType(QWebEngineProfile.HttpCacheType.NoCache)
+        plain, floor = (plain_profile(name, Path(tmp)) for name in ("bench-plain", "bench-floor"))
+        empty = EmptyInterceptor()
+        floor.setUrlRequestInterceptor(empty)
         decider = Decider(Policy(start_url=base_url, allowed_hosts=(netloc,),
                                  idp_hosts=(idp_netloc,), login_paths=("/login/",)))
         exam = ExamProfile("bench-exam", Path(tmp) / "exam", decider, home=base_url)
         exam.profile.setHttpCacheType(QWebEngineProfile.HttpCacheType.NoCache)
-        plain = QWebEnginePage(plain_profile)
-        locked = ExamPage(exam.profile, decider)
+        pages = {"plain": QWebEnginePage(plain), "floor": QWebEnginePage(floor),
+                 "app": ExamPage(exam.profile, decider)}
         url = f"{base_url}_test/resources?n=300"
-        timed_load(plain, url)
-        timed_load(locked, url)  # warm both
-        bare_times, app_times = [], []
+        for page in pages.values():  # warm each
+            timed_load(page, url)
+        times: dict[str, list[float]] = {name: [] for name in pages}
+        names = list(pages)
         for index in range(args.loads):
-            if index % 2:  # every other pair the other way round: no place in a pair is favoured
-                app_times.append(timed_load(locked, url))
-                bare_times.append(timed_load(plain, url))
-            else:
-                bare_times.append(timed_load(plain, url))
-                app_times.append(timed_load(locked, url))
-        # Each app load is compared with the plain load next to it, so drift in the machine's
-        # load (the site's process, other jobs) cancels out of the ratio.
-        paired = [(a - b) / b * 100 for b, a in zip(bare_times, app_times, strict=True)]
-        quartiles = statistics.quantiles(paired, n=4)
-        print(f"bare_ms={statistics.median(bare_times):.1f} "
-              f"app_ms={statistics.median(app_times):.1f} "
-              f"paired_pct={statistics.median(paired):.1f} "
-              f"paired_iqr={quartiles[0]:+.1f}..{quartiles[2]:+.1f}%")
-        del plain, locked
+            # Each round in another order: no place in a round is favoured.
+            for name in names[index % 3:] + names[:index % 3]:
+                times[name].append(timed_load(pages[name], url))
+        app_pct, app_iqr = paired_overhead(times["plain"], times["app"])
+        floor_pct, floor_iqr = paired_overhead(times["plain"], times["floor"])
+        print(json.dumps({name: statistics.median(values) for name, values in times.items()}
+                         | {"app_pct": app_pct, "app_iqr": app_iqr, "floor_pct": floor_pct,
+                            "floor_iqr": floor_iqr}))
+        del pages, page  # every page before its profile
     site.terminate()
     site.wait()
     del app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,3 +46,25 @@ def test_user_agent_and_settings(make_browser: Callable[..., Any], site: DemoSit
     assert agent.endswith("lockdown/0.1.0 University-X/2")
     last = [r for r in site.requests() if r.path == "/"][-1]
     assert last.headers["user-agent"] == agent
+
+
+def test_interceptor_url_form_is_toString_fully_encoded() -> None:
+    """The interceptor reads each request URL as ``toEncoded()`` (cheaper per request); the
+    policy was written and tested against ``toString(FullyEncoded)``: they must agree on every
+    URL, hostile, invalid or not ASCII."""
+    from PySide6.QtCore import QUrl
+
+    hosts = {"evil": "http://127.0.0.1:9", "evil_port": 9, "site": "http://127.0.0.1:8000",
+             "site_port": 8000, "idp": "http://127.0.0.2:8001"}
+    targets = [case["target"].format(**hosts)
+               for case in json.loads((Path(__file__).parent.parent / "data"
+                                       / "escape_corpus.json").read_text())["cases"]]
+    targets += ["http://[::1", "http://a b/", "http://xn--nxasmq6b.com/é", "http://h/%zz", "",
+                "http://müller.de/ä?ö#ü", "http://1.2.3.4:99999/", "blob:http://h/x",
+                "http://u:p w@h/", "http://h/a\\b", "http://h/\x01\x7f", "data:text/html,é"]
+    fully_encoded = QUrl.ComponentFormattingOption.FullyEncoded
+    for target in targets:
+        for mode in QUrl.ParsingMode.TolerantMode, QUrl.ParsingMode.StrictMode:
+            url = QUrl(target, mode)
+            text = str(url.toEncoded(), "latin-1")  # type: ignore[call-overload]
+            assert text == url.toString(fully_encoded), target

@@ -220,6 +220,11 @@ MEMO_URLS = st.builds(
 )
 
 
+def allowed_for_every_kind(d: Decider, url: str) -> bool:
+    """The interceptor's fast test (ui/profile.py), on the decider's remembered prefixes."""
+    return url.startswith(d.any_kind_prefixes)
+
+
 @settings(derandomize=True, database=None, deadline=None, max_examples=300)
 @given(st.sampled_from(MEMO_POLICIES),
        st.lists(st.tuples(MEMO_URLS, st.sampled_from(list(Kind)[:4])), min_size=1, max_size=12),
@@ -240,7 +245,7 @@ def test_remembered_origins_give_the_verdict_a_fresh_decision_gives(
         assert got.kind is want.kind
         if not want.allowed:
             assert got == want  # blocks are decided in full, with their own URL and reason
-        if remembering.allows_every_kind(url):  # the interceptor then skips asking the kind
+        if allowed_for_every_kind(remembering, url):  # then the interceptor asks nothing more
             assert all(fresh.request(url, kind=k).allowed for k in list(Kind)[:4]), url
 
 
@@ -254,7 +259,7 @@ def test_only_an_allowed_origin_followed_by_a_path_is_allowed_for_every_kind(
     remembering = decider()
     assert remembering.request(f"{MOODLE}/", kind=Kind.SUBRESOURCE).allowed
     url = MOODLE + prefix + text
-    if not remembering.allows_every_kind(url):
+    if not allowed_for_every_kind(remembering, url):
         return
     assert (prefix + text).startswith("/")
     try:
@@ -270,14 +275,14 @@ def test_only_an_allowed_origin_followed_by_a_path_is_allowed_for_every_kind(
 def test_websocket_origins_and_blocks_are_never_allowed_for_every_kind() -> None:
     d = decider()
     assert d.request("wss://moodle.example.ac.uk/socket", kind=Kind.WEBSOCKET).allowed
-    assert not d.allows_every_kind("wss://moodle.example.ac.uk/socket")  # not a frame scheme
+    assert not allowed_for_every_kind(d, "wss://moodle.example.ac.uk/socket")  # not http(s)
     assert not d.request("https://evil.test/x").allowed
-    assert not d.allows_every_kind("https://evil.test/x")
+    assert not allowed_for_every_kind(d, "https://evil.test/x")
     assert d.request(f"{MOODLE}/a.css").allowed
     for near in (f"{MOODLE}t/", f"{MOODLE}", f"{MOODLE}.evil.test/", f"{MOODLE}@evil.test/",
                  f"{MOODLE}:443/", "http://moodle.example.ac.uk/", f"{MOODLE.upper()}/"):
-        assert not d.allows_every_kind(near), near
-    assert d.allows_every_kind(f"{MOODLE}/mod/quiz/attempt.php?id=3")
+        assert not allowed_for_every_kind(d, near), near
+    assert allowed_for_every_kind(d, f"{MOODLE}/mod/quiz/attempt.php?id=3")
 
 
 def test_hosts_are_remembered_only_without_url_rules() -> None:
@@ -285,8 +290,20 @@ def test_hosts_are_remembered_only_without_url_rules() -> None:
     for n in range(3):
         assert plain.request(f"{MOODLE}/theme/{n}.css").allowed
     assert list(plain._allowed_origins or {}) == [(MOODLE, Kind.SUBRESOURCE)]
+    assert plain.request(f"{MOODLE}/a.js", kind=Kind.SUB_FRAME).allowed
+    assert plain.any_kind_prefixes == (f"{MOODLE}/",)  # once, whatever the kinds seen
     assert plain.request(f"{MOODLE}/theme/x.css").url == MOODLE  # a remembered verdict
     ruled = decider(MEMO_POLICIES[2])
     assert ruled.request(f"{MOODLE}/theme/a.css").allowed
     assert not ruled.request(f"{MOODLE}/admin/x").allowed  # a path rule: nothing remembered
     assert ruled._allowed_origins is None
+
+
+def test_remembered_prefixes_are_bounded_like_the_memo() -> None:
+    """Every port of an allowed host is its own origin: a page that walks through ports must
+    not grow the interceptor's per-request test without bound."""
+    d = decider(dataclasses.replace(BASE, allowed_hosts=("moodle.example.ac.uk",)))
+    for port in range(1000, 1300):
+        assert d.request(f"https://moodle.example.ac.uk:{port}/x").allowed
+        assert f"https://moodle.example.ac.uk:{port}/" in d.any_kind_prefixes
+    assert len(d.any_kind_prefixes) <= len(d._allowed_origins or {}) <= 256
