@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lockdown.policy.decide import Decider
 from lockdown.policy.settings import Policy
 from lockdown.sanitize import qt_argv
+from lockdown.ui import refguard
 from lockdown.ui.internal_pages import register_scheme
 
 
@@ -86,6 +87,9 @@ def main() -> None:
     parser.add_argument("--loads", type=int, default=100, help="loads of each page")
     args = parser.parse_args()
     register_scheme()
+    # Each load loses a reference to True in PySide6 6.12 (lockdown/ui/refguard.py): hundreds
+    # of loads would free it at exit, as they would in a long exam without the app's guard.
+    refguard.immortalise()
     app = QApplication(qt_argv("bench"))
     site, base_url, idp_netloc = start_site()
     netloc = base_url.split("//")[1].rstrip("/")

@@ -43,9 +43,12 @@ def interceptor_overhead(loads: int, env: dict[str, str]) -> dict[str, Any]:
                           "--loads", str(loads)], capture_output=True, text=True, env=env,
                          check=False, timeout=1800)
     try:
+        if out.returncode:  # a crash at exit too: its figures would not be trusted
+            raise ValueError(out.returncode)
         figures: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
-        raise SystemExit(f"interceptor bench failed: {out.stdout}\n{out.stderr[-2000:]}") from None
+        raise SystemExit(f"interceptor bench failed ({out.returncode}): {out.stdout}\n"
+                         f"{out.stderr[-2000:]}") from None
     return figures
 
 

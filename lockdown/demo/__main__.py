@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
+from types import FrameType
 
 from lockdown.demo.errors import DemoSiteError
 from lockdown.demo.site import DemoSite
@@ -39,5 +41,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_signals() -> None:
+    """Ctrl+C and ``kill`` both stop the site cleanly. SIGINT is set explicitly: a script that
+    starts the demo in the background (``cmd &``) hands it SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
 if __name__ == "__main__":
+    stop_on_signals()
     sys.exit(main())

@@ -486,13 +486,24 @@ def test_misuse_gives_clear_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert "error: port must be" in capsys.readouterr().err
 
 
-def test_module_runs_standalone_until_interrupted() -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("started_in_background", [False, True])
+def test_module_runs_standalone_until_interrupted(stop: signal.Signals,
+                                                  started_in_background: bool) -> None:
+    """Ctrl+C or kill stop it cleanly, even when started by a script with ``cmd &``, which
+    hands the child SIGINT ignored (this suite, started so, once hung here)."""
     command = [sys.executable, "-m", "lockdown.demo"]
+    if started_in_background:
+        command = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *command]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
-        assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(3)]
-        process.send_signal(signal.SIGINT)
-        assert process.wait(T) == 0
+        try:
+            assert process.stdout is not None
+            lines = [process.stdout.readline() for _ in range(3)]
+            process.send_signal(stop)
+            assert process.wait(T) == 0
+            assert process.stdout.readline() == "Stopping.\n"
+        finally:
+            process.kill()  # a failure above must not leave the context waiting on it forever
     assert lines[0].startswith("Demo site:         http://127.0.0.1:")
     assert lines[1].startswith("Identity provider: http://127.0.0.2:") and "Ctrl+C" in lines[2]
 
