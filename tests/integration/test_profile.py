@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from lockdown.demo import pages
 from lockdown.demo.site import DemoSite
 from tests.integration.conftest import Browser
 from tests.integration.test_allowed_flow import login
+from tests.integration.test_escape_corpus import CORPUS
 
 
 def on_disk(path: Path, marker: bytes) -> bool:
@@ -56,9 +56,7 @@ def test_interceptor_url_form_is_toString_fully_encoded() -> None:
 
     hosts = {"evil": "http://127.0.0.1:9", "evil_port": 9, "site": "http://127.0.0.1:8000",
              "site_port": 8000, "idp": "http://127.0.0.2:8001"}
-    targets = [case["target"].format(**hosts)
-               for case in json.loads((Path(__file__).parent.parent / "data"
-                                       / "escape_corpus.json").read_text())["cases"]]
+    targets = [case["target"].format(**hosts) for case in CORPUS["cases"]]
     targets += ["http://[::1", "http://a b/", "http://xn--nxasmq6b.com/é", "http://h/%zz", "",
                 "http://müller.de/ä?ö#ü", "http://1.2.3.4:99999/", "blob:http://h/x",
                 "http://u:p w@h/", "http://h/a\\b", "http://h/\x01\x7f", "data:text/html,é"]
