@@ -1,6 +1,8 @@
 """Interceptor overhead: the same 300-sub-resource page loaded through a plain profile, through
-a profile with an empty Python interceptor (the floor any Python interceptor pays) and through
-the app's exam profile (policy interceptor + page checks), in turn, same process.
+a profile with an empty Python interceptor (the floor any Python interceptor pays), through the
+app's exam profile (C++ fast path + policy interceptor + page checks) and through the same
+without the fast path (the Python interceptor alone, as where it is not built), in turn, same
+process.
 
 The demo site runs in its own process, as a real server would: in this process its threads
 would compete for the GIL with the interceptor, which runs on the GUI thread.
@@ -100,12 +102,17 @@ def main() -> None:
         plain, floor = (plain_profile(name, Path(tmp)) for name in ("bench-plain", "bench-floor"))
         empty = EmptyInterceptor()
         floor.setUrlRequestInterceptor(empty)
-        decider = Decider(Policy(start_url=base_url, allowed_hosts=(netloc,),
-                                 idp_hosts=(idp_netloc,), login_paths=("/login/",)))
-        exam = ExamProfile("bench-exam", Path(tmp) / "exam", decider, home=base_url)
-        exam.profile.setHttpCacheType(QWebEngineProfile.HttpCacheType.NoCache)
-        pages = {"plain": QWebEnginePage(plain), "floor": QWebEnginePage(floor),
-                 "app": ExamPage(exam.profile, decider)}
+        policy = Policy(start_url=base_url, allowed_hosts=(netloc,), idp_hosts=(idp_netloc,),
+                        login_paths=("/login/",))
+        pages = {"plain": QWebEnginePage(plain), "floor": QWebEnginePage(floor)}
+        exams = []
+        for name, fast_path in (("app", True), ("python", False)):
+            decider = Decider(policy)
+            exam = ExamProfile(f"bench-{name}", Path(tmp) / name, decider, home=base_url,
+                               fast_path=fast_path)
+            exam.profile.setHttpCacheType(QWebEngineProfile.HttpCacheType.NoCache)
+            exams.append(exam)
+            pages[name] = ExamPage(exam.profile, decider)
         url = f"{base_url}_test/resources?n=300"
         for page in pages.values():  # warm each
             timed_load(page, url)
@@ -113,13 +120,16 @@ def main() -> None:
         names = list(pages)
         for index in range(args.loads):
             # Each round in another order: no place in a round is favoured.
-            for name in names[index % 3:] + names[:index % 3]:
+            shift = index % len(names)
+            for name in names[shift:] + names[:shift]:
                 times[name].append(timed_load(pages[name], url))
-        app_pct, app_iqr = paired_overhead(times["plain"], times["app"])
-        floor_pct, floor_iqr = paired_overhead(times["plain"], times["floor"])
-        print(json.dumps({name: statistics.median(values) for name, values in times.items()}
-                         | {"app_pct": app_pct, "app_iqr": app_iqr, "floor_pct": floor_pct,
-                            "floor_iqr": floor_iqr}))
+        result: dict[str, object] = {name: statistics.median(values)
+                                     for name, values in times.items()}
+        for name in ("app", "floor", "python"):
+            result[f"{name}_pct"], result[f"{name}_iqr"] = paired_overhead(times["plain"],
+                                                                           times[name])
+        result["fast_path"] = exams[0].interceptor.fast_path is not None
+        print(json.dumps(result))
         del pages, page  # every page before its profile
     site.terminate()
     site.wait()

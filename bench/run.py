@@ -120,8 +120,12 @@ def main() -> None:
         f" | {ratio_text(paired_ratios(runs[0], runs[2], 1))} | (≤ 1.10) |",
         f"| load of a page with 300 sub-resources (median of {args.loads}; overhead = median"
         f" over the plain load of the same round, interquartile range in brackets)"
+        f"{'' if loads['fast_path'] else ' — C++ FAST PATH NOT BUILT'}"
         f" | {loads['plain']:.1f} ms | {loads['app']:.1f} ms |"
         f" {loads['app_pct']:+.1f} % [{loads['app_iqr']}] | ≤ +5 % |",
+        f"| the same, app without its C++ fast path (Python interceptor alone) |"
+        f" {loads['plain']:.1f} ms | {loads['python']:.1f} ms |"
+        f" {loads['python_pct']:+.1f} % [{loads['python_iqr']}] | — |",
         f"| the same, through an empty Python interceptor (what Qt and PySide cost any"
         f" interceptor) | {loads['plain']:.1f} ms | {loads['floor']:.1f} ms |"
         f" {loads['floor_pct']:+.1f} % [{loads['floor_iqr']}] | — |",

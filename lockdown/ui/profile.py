@@ -19,6 +19,8 @@ from PySide6.QtWebEngineCore import (
 
 from lockdown import __version__, log
 from lockdown.policy.decide import Decider, Decision, Kind
+from lockdown.ui.fastpath import native
+from lockdown.ui.fastpath.native import FastPath
 from lockdown.ui.internal_pages import SCHEME, InternalPages
 
 #: Extra headers for a request URL (SEB config-key hashes, Numbas Authorization), by feature.
@@ -63,14 +65,20 @@ class PolicyInterceptor(QWebEngineUrlRequestInterceptor):
         self._signals = notifier
         self.header_providers: list[HeaderProvider] = []
         self.request_hooks: list[RequestHook] = []
+        #: The C++ interceptor in front of this one, when it is built (lockdown.ui.fastpath).
+        self.fast_path: FastPath | None = None
+        self._published: tuple[str, ...] | None = None
 
     def interceptRequest(self, info: QWebEngineUrlRequestInfo) -> None:
         # QByteArray has the buffer protocol; PySide's stubs do not say so.
         url = str(_to_encoded(_request_url(info)), "latin-1")  # type: ignore[call-overload]
         # Most requests of an exam page go to an origin already allowed for every kind of
         # request: then nothing more is asked, of the engine or the decider (see Decider).
-        if (not url.startswith(self._decider.any_kind_prefixes) or self.request_hooks) and (
-                self._decide(info, url)):
+        handled = (not url.startswith(self._decider.any_kind_prefixes) or self.request_hooks) and (
+            self._decide(info, url))
+        if self.fast_path is not None:
+            self.publish_prefixes()
+        if handled:
             return
         for provider in self.header_providers:
             for name, value in provider(url).items():
@@ -89,6 +97,18 @@ class PolicyInterceptor(QWebEngineUrlRequestInterceptor):
             return True
         return any(hook(info, url, kind) for hook in self.request_hooks)
 
+    def publish_prefixes(self) -> None:
+        """Hands the fast path the origins it may let through alone: the decider's (it learns
+        them from the requests that come here first), and none while a hook or header provider
+        must see every request."""
+        if self.fast_path is None:
+            return
+        prefixes = (() if self.request_hooks or self.header_providers
+                    else self._decider.any_kind_prefixes)
+        if prefixes is not self._published:
+            self.fast_path.set_prefixes(prefixes)
+            self._published = prefixes
+
 
 class InterceptorSignals(QObject):
     """Qt signals need a QObject; the interceptor itself is not one we can add signals to."""
@@ -106,7 +126,8 @@ def default_user_agent(profile: QWebEngineProfile, *, override: str, suffix: str
 class ExamProfile:
     """Owns the QWebEngineProfile and everything it references."""
 
-    def __init__(self, name: str, storage: Path, decider: Decider, *, home: str) -> None:
+    def __init__(self, name: str, storage: Path, decider: Decider, *, home: str,
+                 fast_path: bool = True) -> None:
         policy = decider.policy
         self.profile = QWebEngineProfile(name)
         self.profile.setPersistentStoragePath(str(storage))
@@ -125,12 +146,17 @@ class ExamProfile:
         self.profile.setSpellCheckEnabled(policy.spell_check)
         self.signals = InterceptorSignals()
         self.interceptor = PolicyInterceptor(decider, self.signals)
-        self.profile.setUrlRequestInterceptor(self.interceptor)
+        self.interceptor.fast_path = native.attach(self.interceptor) if fast_path else None
+        self.profile.setUrlRequestInterceptor(
+            self.interceptor.fast_path.interceptor if self.interceptor.fast_path
+            else self.interceptor)
         self.internal_pages = InternalPages(home)
         self.profile.installUrlSchemeHandler(SCHEME, self.internal_pages)
 
     def add_header_provider(self, provider: HeaderProvider) -> None:
         self.interceptor.header_providers.append(provider)
+        self.interceptor.publish_prefixes()
 
     def add_request_hook(self, hook: RequestHook) -> None:
         self.interceptor.request_hooks.append(hook)
+        self.interceptor.publish_prefixes()

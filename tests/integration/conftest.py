@@ -74,7 +74,8 @@ def events() -> Iterator[EventLog]:
 class Browser:
     """The app's window, profile and page, plus helpers to drive and observe them."""
 
-    def __init__(self, qtbot: QtBot, policy: Policy, storage: Path, events: EventLog) -> None:
+    def __init__(self, qtbot: QtBot, policy: Policy, storage: Path, events: EventLog, *,
+                 fast_path: bool = True) -> None:
         from lockdown.ui.downloads import DownloadManager
         from lockdown.ui.profile import ExamProfile
         from lockdown.ui.window import KioskWindow
@@ -83,7 +84,7 @@ class Browser:
         self.events = events
         self.decider = Decider(policy)
         self.profile = ExamProfile(f"test-{storage.name}", storage / "profile", self.decider,
-                                   home=policy.start_url)
+                                   home=policy.start_url, fast_path=fast_path)
         self.downloads = DownloadManager(self.decider, storage / "Downloads")
         self.profile.profile.downloadRequested.connect(self.downloads.on_download)
         self.window = KioskWindow(self.profile, self.decider, self.downloads, host_label="test")
@@ -148,10 +149,11 @@ def make_browser(qtbot: QtBot, tmp_path: Path, events: EventLog,
                  site: DemoSite) -> Iterator[Callable[..., Browser]]:
     made: list[Browser] = []
 
-    def make(storage: str | None = None, **changes: Any) -> Browser:
+    def make(storage: str | None = None, *, fast_path: bool = True, **changes: Any) -> Browser:
         """A browser on the demo site; the same ``storage`` name reuses the profile folder."""
         policy = dataclasses.replace(demo_policy(Policy(), site), **changes)
-        browser = Browser(qtbot, policy, tmp_path / (storage or f"b{len(made)}"), events)
+        browser = Browser(qtbot, policy, tmp_path / (storage or f"b{len(made)}"), events,
+                          fast_path=fast_path)
         made.append(browser)
         return browser
 
