@@ -43,6 +43,7 @@ from installers.windows import msi
 from lockdown.policy.config import validate
 from lockdown.policy.settings import declared_settings
 from lockdown.sanitize import DANGEROUS_ENV
+from lockdown.ui import fastpath
 
 ROOT = Path(__file__).resolve().parents[2]
 WIX = "{http://wixtoolset.org/schemas/v4/wxs}"
@@ -217,13 +218,15 @@ def test_mac_commands_sign_only_with_identities_and_redact_secrets(tmp_path: Pat
 class _Recorder:
     calls: list[tuple[str, dict[str, Any]]]
 
-    def __init__(self) -> None:
+    def __init__(self, returncode: int = 0) -> None:
         self.calls = []
+        self.returncode = returncode  # of every subprocess.run
 
     def make(self, name: str) -> Callable[..., SimpleNamespace]:
         def build_step(*args: Any, **kwargs: Any) -> SimpleNamespace:
             self.calls.append((name, {"_args": args, **kwargs}))
-            return SimpleNamespace(args=args, pure=[], scripts=[], binaries=[], datas=[
+            return SimpleNamespace(args=args, returncode=self.returncode, pure=[], scripts=[],
+                                   binaries=[], datas=[
                 ("PySide6/Qt/translations/qtwebengine_locales/de.pak", "src", "DATA"),
                 ("PySide6/Qt/translations/qtwebengine_locales/en-US.pak", "src", "DATA"),
             ])
@@ -234,9 +237,9 @@ class _Recorder:
         return next(kwargs for step, kwargs in self.calls if step == name)
 
 
-def _exec_spec(monkeypatch: pytest.MonkeyPatch, platform: str, debug: bool) -> tuple[
-        _Recorder, dict[str, Any]]:
-    recorder = _Recorder()
+def _exec_spec(monkeypatch: pytest.MonkeyPatch, platform: str, debug: bool,
+               returncode: int = 0) -> tuple[_Recorder, dict[str, Any]]:
+    recorder = _Recorder(returncode)
     for module, names in (("PyInstaller.building.api", ("COLLECT", "EXE", "PYZ")),
                           ("PyInstaller.building.build_main", ("Analysis",)),
                           ("PyInstaller.building.osx", ("BUNDLE",))):
@@ -267,6 +270,10 @@ def test_spec_release_and_debug_builds(monkeypatch: pytest.MonkeyPatch) -> None:
     assert recorder.calls[0][1]["cwd"] == ROOT
     cache = ROOT / "lockdown" / "startup" / "pyside-support.codecache"
     assert (str(cache), "lockdown/startup") in analysis["datas"]
+    # The interceptor's fast path is built next and shipped where lockdown.ui.fastpath looks.
+    assert recorder.calls[1][1]["_args"] == (
+        [sys.executable, "-m", "lockdown.ui.fastpath.build"],)
+    assert analysis["binaries"] == [(str(fastpath.library_path("linux")), "lockdown/ui/fastpath")]
     assert [d[0] for d in namespace["a"].datas] == [
         "PySide6/Qt/translations/qtwebengine_locales/en-US.pak"]
     exe = recorder.of("EXE")
@@ -278,6 +285,13 @@ def test_spec_release_and_debug_builds(monkeypatch: pytest.MonkeyPatch) -> None:
     assert recorder.of("EXE")["debug"] is True and recorder.of("EXE")["strip"] is False
 
 
+def test_spec_builds_on_without_the_fast_path(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    recorder, _ = _exec_spec(monkeypatch, "linux", debug=False, returncode=1)
+    assert recorder.of("Analysis")["binaries"] == []
+    assert "without the interceptor's C++ fast path" in capsys.readouterr().err
+
+
 def test_spec_macos_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOCKDOWN_MACOS_SIGN_IDENTITY", "Developer ID Application: X")
     recorder, _ = _exec_spec(monkeypatch, "darwin", debug=False)
@@ -287,6 +301,8 @@ def test_spec_macos_bundle(monkeypatch: pytest.MonkeyPatch) -> None:
         pkgmeta.version())["CFBundleURLTypes"]
     assert bundle["entitlements_file"].endswith("entitlements.plist")
     assert recorder.of("EXE")["codesign_identity"] == "Developer ID Application: X"
+    assert recorder.of("Analysis")["binaries"] == [
+        (str(fastpath.library_path("darwin")), "lockdown/ui/fastpath")]
 
 
 # -- pruning, frozen entry ------------------------------------------------------------------------

@@ -26,7 +26,8 @@ class UnsupportedPlatform(Exception):
     pass
 
 
-def platform_key(platform: str = sys.platform) -> str:
+def platform_key(platform: str | None = None) -> str:
+    platform = platform or sys.platform
     if platform.startswith("linux"):
         return "linux"
     if platform in ("darwin", "win32"):
@@ -34,5 +35,5 @@ def platform_key(platform: str = sys.platform) -> str:
     raise UnsupportedPlatform(f"no fast-path library for platform {platform!r}")
 
 
-def library_path(platform: str = sys.platform) -> Path:
+def library_path(platform: str | None = None) -> Path:
     return Path(__file__).resolve().parent / LIBRARY_NAMES[platform_key(platform)]

@@ -156,7 +156,8 @@ def up_to_date(output: Path) -> bool:
     return output.is_file() and output.stat().st_mtime >= SOURCE.stat().st_mtime
 
 
-def build(qt_include: str | None, *, force: bool = False, platform: str = sys.platform) -> Path:
+def build(qt_include: str | None, *, force: bool = False, platform: str | None = None) -> Path:
+    platform = platform or sys.platform
     output = library_path(platform)
     if not force and up_to_date(output):
         return output
