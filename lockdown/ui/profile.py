@@ -2,7 +2,8 @@
 
 Qt 6's default profile is off-the-record (nothing survives a restart), so the app uses a named
 persistent profile. The profile does not own the interceptor or scheme handler: we keep Python
-references on the :class:`ExamProfile` so they live exactly as long as the profile.
+references on the :class:`ExamProfile` so they live exactly as long as the profile. Where it is
+built, the C++ fast path (:mod:`lockdown.ui.fastpath`) stands in front of the interceptor.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from PySide6.QtWebEngineCore import (
 from lockdown import __version__, log
 from lockdown.policy.decide import Decider, Decision, Kind
 from lockdown.ui.fastpath import native
-from lockdown.ui.fastpath.native import FastPath
 from lockdown.ui.internal_pages import SCHEME, InternalPages
 
 #: Extra headers for a request URL (SEB config-key hashes, Numbas Authorization), by feature.
@@ -66,7 +66,7 @@ class PolicyInterceptor(QWebEngineUrlRequestInterceptor):
         self.header_providers: list[HeaderProvider] = []
         self.request_hooks: list[RequestHook] = []
         #: The C++ interceptor in front of this one, when it is built (lockdown.ui.fastpath).
-        self.fast_path: FastPath | None = None
+        self.fast_path: native.FastPath | None = None
         self._published: tuple[str, ...] | None = None
 
     def interceptRequest(self, info: QWebEngineUrlRequestInfo) -> None:
