@@ -3,7 +3,8 @@
 ``python -m lockdown.ui.fastpath.build`` is run by ``dev.sh setup`` and by ``build.spec``. It
 needs a C++ compiler and Qt 6 headers; the Qt libraries are PySide6's own. Any Qt 6 headers do:
 Qt 6 stays binary compatible across minor versions, and the file uses only API that exists since
-Qt 6.2 (Qt WebEngine's first Qt 6 release). PySide6's wheels ship no headers, so they are found, in this order:
+Qt 6.2 (Qt WebEngine's first Qt 6 release). PySide6's wheels ship no headers, so they are found,
+in this order:
 
 - ``--qt-include DIR`` or ``LOCKDOWN_QT_INCLUDE`` (for Windows and macOS: the ``include`` folder
   of an ``aqt install-qt`` of the same Qt version, whose ``lib`` folder then gives the import
