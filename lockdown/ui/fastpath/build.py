@@ -64,7 +64,7 @@ def compile_command(platform: str, tools: Toolchain, output: Path) -> list[str]:
         # Linked by soname to the libraries PySide6 has already loaded when the app loads this.
         return [tools.compiler, "-std=c++17", "-O2", "-fPIC", "-shared", "-fvisibility=hidden",
                 "-I", include, str(SOURCE), "-o", str(output), "-L", lib,
-                "-l:libQt6WebEngineCore.so.6", "-l:libQt6Core.so.6", "-Wl,--as-needed"]
+                "-l:libQt6WebEngineCore.so.6", "-l:libQt6Core.so.6"]
     if key == "darwin":
         # Symbols are looked up in the images already loaded (PySide6's frameworks), as Python
         # extensions do, so the library works from the venv and from the frozen app alike.
